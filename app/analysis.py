@@ -1,0 +1,183 @@
+"""Shape, parameter, MAC and receptive-field arithmetic for a definition, stage by stage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.nets.spec import BN, LRN, Conv, Flatten, GlobalAvgPool, Linear, MaxPool, Net, Op, ReLU, Stage
+
+Shape = tuple[int, ...]  # (C, H, W) or (N,) -- never the batch
+
+
+def conv_out(size: int, k: int, s: int, p: int) -> int:
+    """Output length of a convolution or pooling window: floor((n + 2p - k) / s) + 1."""
+    return (size + 2 * p - k) // s + 1
+
+
+def arithmetic(size: int, k: int, s: int, p: int) -> str:
+    return f"floor(({size} + 2*{p} - {k})/{s}) + 1 = {conv_out(size, k, s, p)}"
+
+
+@dataclass(frozen=True)
+class RF:
+    """Receptive field of one output unit: its size, the jump between neighbouring units
+    and the centre of the first unit, all in input pixels (Dang-Ha's convention)."""
+
+    size: float
+    jump: float
+    start: float
+
+    def through(self, k: int, s: int, p: int) -> RF:
+        return RF(self.size + (k - 1) * self.jump, self.jump * s, self.start + ((k - 1) / 2 - p) * self.jump)
+
+
+INPUT_RF = RF(1, 1, 0.5)
+
+
+@dataclass
+class LayerInfo:
+    name: str
+    kind: str
+    op: str  # the stage's main ONNX op type
+    ops: list[str]
+    input_shape: list[int] | None
+    output_shape: list[int] | None
+    params: int | None
+    macs: int | None
+    receptive_field: dict[str, float] | None
+    kernel: list[int] | None = None
+    stride: list[int] | None = None
+    padding: list[int] | None = None
+    groups: int | None = None
+    arithmetic: list[str] = field(default_factory=list)
+
+    @property
+    def activation_size(self) -> int | None:
+        if self.output_shape is None:
+            return None
+        n = 1
+        for d in self.output_shape:
+            n *= d
+        return n
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["activation_size"] = self.activation_size
+        return d
+
+
+ONNX_OP = {Conv: "Conv", BN: "BatchNormalization", ReLU: "Relu", LRN: "LRN", MaxPool: "MaxPool",
+           GlobalAvgPool: "GlobalAveragePool", Flatten: "Flatten", Linear: "Gemm"}
+
+
+def op_params(op: Op, shape: Shape) -> int:
+    if isinstance(op, Conv):
+        return op.out * (shape[0] // op.groups) * op.k * op.k + (op.out if op.bias else 0)
+    if isinstance(op, BN):
+        return 2 * shape[0]  # gamma, beta (running statistics are buffers, not parameters)
+    if isinstance(op, Linear):
+        return op.out * shape[0] + op.out
+    return 0
+
+
+def op_forward(op: Op, shape: Shape, rf: RF | None) -> tuple[Shape, int, RF | None]:
+    """One op: (output shape, MACs, receptive field after it)."""
+    if isinstance(op, Conv):
+        c, h, w = shape
+        if c % op.groups or op.out % op.groups:
+            raise ValueError(f"channels {c}->{op.out} not divisible by groups {op.groups}")
+        out = (op.out, conv_out(h, op.k, op.s, op.p), conv_out(w, op.k, op.s, op.p))
+        if min(out[1:]) < 1:
+            raise ValueError(f"a {op.k}x{op.k} conv does not fit a {h}x{w} input")
+        macs = out[0] * out[1] * out[2] * (c // op.groups) * op.k * op.k
+        return out, macs, rf.through(op.k, op.s, op.p) if rf else None
+    if isinstance(op, MaxPool):
+        c, h, w = shape
+        return (c, conv_out(h, op.k, op.s, op.p), conv_out(w, op.k, op.s, op.p)), 0, (
+            rf.through(op.k, op.s, op.p) if rf else None)
+    if isinstance(op, GlobalAvgPool):
+        return (shape[0], 1, 1), 0, None
+    if isinstance(op, Flatten):
+        n = 1
+        for d in shape:
+            n *= d
+        return (n,), 0, (rf if len(shape) == 1 or shape[1:] == (1, 1) else None)
+    if isinstance(op, Linear):
+        if len(shape) != 1:
+            raise ValueError(f"a fully connected layer needs a flat input, got {shape}")
+        return (op.out,), shape[0] * op.out, None
+    return shape, 0, rf  # BN, ReLU, LRN keep shape and receptive field
+
+
+def _chain(ops: tuple[Op, ...], shape: Shape, rf: RF | None) -> tuple[Shape, int, int, RF | None]:
+    params = macs = 0
+    for op in ops:
+        params += op_params(op, shape)
+        shape, m, rf = op_forward(op, shape, rf)
+        macs += m
+    return shape, params, macs, rf
+
+
+def _window(stage: Stage) -> Conv | MaxPool | None:
+    for op in stage.ops:
+        if isinstance(op, Conv | MaxPool):
+            return op
+    return None
+
+
+def stage_info(stage: Stage, shape: Shape, rf: RF | None) -> tuple[LayerInfo, RF | None]:
+    out, params, macs, out_rf = _chain(stage.ops, shape, rf)
+    if stage.shortcut is not None:
+        sc_out, sc_params, sc_macs, _ = _chain(stage.shortcut, shape, rf)
+        if sc_out != out:
+            raise ValueError(f"{stage.name}: shortcut gives {sc_out} but the block gives {out}")
+        params, macs = params + sc_params, macs + sc_macs
+    out, p2, m2, out_rf = _chain(stage.post, out, out_rf)
+    params, macs = params + p2, macs + m2
+    names = [ONNX_OP[type(o)] for o in stage.ops]
+    if stage.shortcut is not None:
+        names.append("Add")
+    names += [ONNX_OP[type(o)] for o in stage.post]
+    main = {"conv": "Conv", "pool": "MaxPool", "lrn": "LRN", "fc": "Gemm", "block": "Add",
+            "gap": "GlobalAveragePool"}[stage.kind]
+    info = LayerInfo(
+        name=stage.name, kind=stage.kind, op=main, ops=names, input_shape=list(shape),
+        output_shape=list(out), params=params, macs=macs,
+        receptive_field=None if out_rf is None else {"size": out_rf.size, "jump": out_rf.jump,
+                                                     "start": out_rf.start},
+    )
+    win = _window(stage)
+    if stage.kind == "block":
+        stride = shape[1] // out[1] if len(out) == 3 else 1
+        info.stride = [stride, stride]
+    elif win is not None:
+        info.kernel, info.stride, info.padding = [win.k, win.k], [win.s, win.s], [win.p] * 4
+        info.groups = win.groups if isinstance(win, Conv) else None
+        info.arithmetic = [arithmetic(shape[1], win.k, win.s, win.p)]
+        if shape[2] != shape[1]:
+            info.arithmetic.append(arithmetic(shape[2], win.k, win.s, win.p))
+    return info, out_rf
+
+
+def analyse(net: Net) -> list[LayerInfo]:
+    """The layer table of a definition; raises ValueError if the shapes do not fit."""
+    shape: Shape = net.input_shape
+    rf: RF | None = INPUT_RF
+    layers = []
+    for stage in net.stages:
+        info, rf = stage_info(stage, shape, rf)
+        layers.append(info)
+        shape = tuple(info.output_shape or ())
+    return layers
+
+
+def totals(layers: list[LayerInfo]) -> dict[str, int | None]:
+    def total(attr: str) -> int | None:
+        vals = [getattr(layer, attr) for layer in layers]
+        return None if any(v is None for v in vals) else sum(vals)
+
+    acts = [layer.activation_size for layer in layers]
+    return {"params": total("params"), "macs": total("macs"),
+            "activations": None if any(a is None for a in acts) else sum(acts),
+            "depth": sum(1 for layer in layers for o in layer.ops if o in ("Conv", "Gemm"))}

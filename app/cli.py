@@ -1,0 +1,167 @@
+"""The `convscope` command: serve, build, info, train, eval."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from app import nets
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    from app.config import Settings
+
+    return Settings.from_env(models_dir=args.models_dir).models_dir
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.config import Settings
+    from app.main import create_app
+
+    settings = Settings.from_env(models_dir=args.models_dir)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.registry import card_path, write_builtin
+
+    d = _models_dir(args)
+    names = [nets.canonical(n) for n in (args.names or nets.BUILTIN_NAMES)]
+    for n in names:
+        nets.get(n)  # fail on unknown names before building anything
+    bar = tqdm(names, desc="build", unit="model")
+    for n in bar:
+        path = d / f"{n}.onnx"
+        if path.exists() and not args.force:
+            bar.write(f"{n}: {path} exists (use --force to rebuild)")
+            continue
+        if card_path(d, n).exists() and not args.force:
+            bar.write(f"{n}: has trained/imported weights; skipped")
+            continue
+        bar.set_postfix(model=n)
+        t = time.perf_counter()
+        write_builtin(n, d, seed=args.seed)
+        bar.write(f"{n}: wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from app.analysis import totals
+    from app.config import Settings
+    from app.registry import Registry
+
+    reg = Registry(Settings.from_env(models_dir=args.models_dir, eager=()))
+    info = reg.info(args.name)
+
+    def s(v: object) -> str:
+        return "?" if v is None else (f"{v:,}" if isinstance(v, int) else str(v))
+
+    rows = [("layer", "op", "kernel/stride/pad", "output", "params", "MACs", "RF")]
+    for layer in info.layers:
+        ksp = "" if layer.kernel is None else f"{layer.kernel[0]}/{layer.stride[0]}/{layer.padding[0]}"  # type: ignore[index]
+        if layer.groups and layer.groups > 1:
+            ksp += f" g{layer.groups}"
+        rf = "" if layer.receptive_field is None else f"{layer.receptive_field['size']:g}"
+        shape = "?" if layer.output_shape is None else "x".join(map(str, layer.output_shape))
+        rows.append((layer.name, "+".join(layer.ops), ksp, shape, s(layer.params), s(layer.macs), rf))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(f"{info.title}  ({info.name}, input {'x'.join(map(str, info.input_shape))}, weights: {info.weights})")
+    for i, r in enumerate(rows):
+        print("  ".join(c.rjust(w) if j >= 4 else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    t = totals(info.layers)
+    print(f"total params: {s(t['params'])}   total MACs: {s(t['macs'])}   "
+          f"activations: {s(t['activations'])} values")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.name != "lenet5":
+        print("only lenet5 is trained here (ImageNet models take `convscope import`)", file=sys.stderr)
+        return 2
+    try:
+        from app.train import train_lenet5
+    except ImportError as exc:
+        print(f"training needs the train extra: pip install -e '.[train]' ({exc})", file=sys.stderr)
+        return 2
+    card = train_lenet5(_models_dir(args), epochs=args.epochs, seed=args.seed)
+    print(f"test accuracy {card['test_accuracy']:.2%} after {card['epochs']} epochs "
+          f"({card['train_seconds']:.0f} s); wrote lenet5.onnx sha256 {card['sha256'][:12]}...")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+
+    from app import data
+    from app.train import evaluate_session
+
+    if args.name != "lenet5":
+        print("eval is for lenet5 (MNIST's test set)", file=sys.stderr)
+        return 2
+    path = _models_dir(args) / "lenet5.onnx"
+    if not path.exists():
+        print(f"{path} not found; run `convscope train lenet5`", file=sys.stderr)
+        return 2
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    acc, conf = evaluate_session(sess, data.load()["test"])
+    print(f"{path.name}: accuracy {acc:.2%} on the 10,000 MNIST test images")
+    print("confusion (rows: true digit, columns: predicted)")
+    print("     " + " ".join(f"{i:>5d}" for i in range(10)))
+    for i, row in enumerate(conf):
+        print(f"{i:>3d}  " + " ".join(f"{v:>5d}" for v in row))
+    return 0 if acc >= args.min_accuracy else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="convscope", description="See how a convolutional network works, "
+                                "layer by layer.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def add(name: str, fn: object, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(fn=fn)
+        sp.add_argument("--models-dir", type=Path, default=None,
+                        help="folder of ONNX files (default: models/ or $CONVSCOPE_MODELS_DIR)")
+        return sp
+
+    sp = add("serve", cmd_serve, "start the web app and API")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8000)
+    sp.add_argument("--log-level", default="info")
+    sp = add("build", cmd_build, "write ONNX files for built-in models (seeded, untrained weights)")
+    sp.add_argument("names", nargs="*", help=f"models to build (default: all): {', '.join(nets.BUILTIN_NAMES)}")
+    sp.add_argument("--force", action="store_true", help="rebuild files that exist")
+    sp.add_argument("--seed", type=int, default=0)
+    sp = add("info", cmd_info, "print a model's layer table")
+    sp.add_argument("name")
+    sp = add("train", cmd_train, "train LeNet-5 on MNIST (needs the train extra)")
+    sp.add_argument("name", choices=["lenet5"])
+    sp.add_argument("--epochs", type=int, default=12)
+    sp.add_argument("--seed", type=int, default=0)
+    sp = add("eval", cmd_eval, "accuracy of lenet5.onnx on the 10,000 MNIST test images")
+    sp.add_argument("name", choices=["lenet5"])
+    sp.add_argument("--min-accuracy", type=float, default=0.99, help="exit 1 below this (default 0.99)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except KeyError as exc:
+        print(f"convscope: {exc.args[0]}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

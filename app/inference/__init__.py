@@ -1,0 +1,1 @@
+"""Inference: turning user input into tensors (preprocess) and tensors into answers (run)."""

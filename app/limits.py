@@ -1,0 +1,71 @@
+"""ASGI middleware that refuses request bodies over the limit (413) before reading them, also for
+chunked bodies that declare no Content-Length."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import error_body
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        cl = headers.get(b"content-length")
+        if cl is not None:
+            try:
+                n = int(cl)
+                if n < 0:
+                    raise ValueError
+            except ValueError:
+                await self._reply(send, 400, "bad_request", "the Content-Length header is not a valid length")
+                return
+            if n > self.max_bytes:
+                await self._reply(send, 413, "too_large", self._msg(n))
+                return
+        seen = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge
+            return msg
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._reply(send, 413, "too_large", self._msg(seen))
+
+    def _msg(self, n: int) -> str:
+        return f"the request body is {n:,}+ bytes; the limit is {self.max_bytes:,}"
+
+    @staticmethod
+    async def _reply(send: Send, status: int, code: str, message: str) -> None:
+        body = json.dumps(error_body(status, code, message)).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

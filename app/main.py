@@ -1,0 +1,44 @@
+"""create_app(): settings, lifespan (registry and session cache), routers, static files, errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__, errors
+from app.config import ROOT, Settings
+from app.limits import BodyLimit
+from app.routes import api, health, pages
+from app.service import Service
+
+DESCRIPTION = """See how a convolutional network works, layer by layer: LeNet-5, AlexNet, six VGG
+configurations and ResNet, on your own input. Every error is JSON of one shape:
+`{"error": {"status", "code", "message"}}`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = Service(settings)
+        app.state.service = service
+        await service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(title="convscope", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    logging.getLogger("convscope").setLevel(logging.INFO)
+    return app

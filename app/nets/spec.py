@@ -1,0 +1,122 @@
+"""The small vocabulary an architecture is written in: primitive ops, stages, and a network.
+
+A network is data: an input shape and a list of `Stage`s. A stage is what a user sees
+as one layer (``conv1_1``, ``pool2``, ``layer3.1``); it holds a short chain of
+primitive ops, and for residual blocks a shortcut branch that is added back before
+the stage's final ops. The ONNX builder, the PyTorch reference and the analysis
+all interpret this one description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Conv:
+    out: int
+    k: int
+    s: int = 1
+    p: int = 0
+    groups: int = 1
+    bias: bool = True
+
+
+@dataclass(frozen=True)
+class BN:
+    eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class ReLU:
+    pass
+
+
+@dataclass(frozen=True)
+class LRN:
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 2.0
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    k: int
+    s: int
+    p: int = 0
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    pass
+
+
+@dataclass(frozen=True)
+class Flatten:
+    pass
+
+
+@dataclass(frozen=True)
+class Linear:
+    out: int
+
+
+Op = Conv | BN | ReLU | LRN | MaxPool | GlobalAvgPool | Flatten | Linear
+
+# What a stage is, for people: the kind shown in tables and used to pick a colour.
+KINDS = ("conv", "pool", "lrn", "fc", "block", "gap")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One user-visible layer: ``ops`` applied in turn; the output is named ``name``.
+
+    For a residual block, ``shortcut`` is the branch added to the output of ``ops``
+    (an empty tuple is the identity) and ``post`` runs after the addition.
+    ``keys`` names the parameter-holding ops (Conv, BN, Linear) in ``ops`` then
+    ``shortcut``, so that weights have stable names (torchvision's, where they exist).
+    """
+
+    name: str
+    kind: str
+    ops: tuple[Op, ...]
+    shortcut: tuple[Op, ...] | None = None
+    post: tuple[Op, ...] = ()
+    keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"stage {self.name}: unknown kind {self.kind!r}")
+        n = sum(isinstance(o, Conv | BN | Linear) for o in self.all_ops())
+        if self.keys and len(self.keys) != n:
+            raise ValueError(f"stage {self.name}: {n} parameter ops but {len(self.keys)} keys")
+
+    def all_ops(self) -> tuple[Op, ...]:
+        return self.ops + (self.shortcut or ()) + self.post
+
+    def param_keys(self) -> list[str]:
+        """One weight-name prefix per parameter-holding op, in ``ops, shortcut, post`` order."""
+        n = sum(isinstance(o, Conv | BN | Linear) for o in self.all_ops())
+        return list(self.keys) if self.keys else [f"{self.name}.{i}" for i in range(n)]
+
+
+@dataclass(frozen=True)
+class Net:
+    """A whole architecture: metadata beside the layer list, torchvision style."""
+
+    name: str
+    title: str
+    family: str
+    year: int
+    input_shape: tuple[int, int, int]  # C, H, W
+    stages: tuple[Stage, ...]
+    input_kind: str  # "digit" or "photo"
+    num_classes: int
+    description: str = ""
+    paper: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def labels_kind(self) -> str:
+        return "mnist" if self.num_classes == 10 and self.input_kind == "digit" else "imagenet"

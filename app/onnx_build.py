@@ -1,0 +1,138 @@
+"""Definition + weights -> a self-describing ONNX model (opset 17, dynamic batch).
+
+Every stage's output is a named graph output, so one ``session.run`` yields the prediction
+and all activations; the stage output is what the stage hands on (after its ReLU, LRN or
+pool), which keeps onnxruntime's Conv+ReLU fusion intact. The layer table and the model's
+facts travel in ``metadata_props["convscope"]`` as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from app.analysis import analyse, op_forward, totals
+from app.nets.spec import BN, LRN, Conv, Flatten, GlobalAvgPool, Linear, MaxPool, Net, Op, ReLU
+from app.weights import Weights, check_weights
+
+OPSET = 17
+IR_VERSION = 8  # readable by onnxruntime >= 1.10
+INPUT = "input"
+PROB = "prob"
+META_KEY = "convscope"
+
+
+class _Graph:
+    def __init__(self, weights: Weights) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.weights = weights
+        self.count = 0
+
+    def init(self, name: str) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(self.weights[name], np.float32), name))
+        return name
+
+    def node(self, op_type: str, inputs: list[str], scope: str, out: str | None = None, **attrs: Any) -> str:
+        self.count += 1
+        out = out or f"{scope}/{op_type}_{self.count}"
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=f"{scope}/{op_type}_{self.count}", **attrs))
+        return out
+
+
+def _emit(g: _Graph, op: Op, x: str, scope: str, key: Callable[[], str]) -> str:
+    if isinstance(op, Conv):
+        k = key()
+        ins = [x, g.init(f"{k}.weight")] + ([g.init(f"{k}.bias")] if op.bias else [])
+        return g.node("Conv", ins, scope, kernel_shape=[op.k, op.k], strides=[op.s, op.s],
+                      pads=[op.p] * 4, group=op.groups, dilations=[1, 1])
+    if isinstance(op, BN):
+        k = key()
+        ins = [x] + [g.init(f"{k}.{t}") for t in ("weight", "bias", "running_mean", "running_var")]
+        return g.node("BatchNormalization", ins, scope, epsilon=op.eps)
+    if isinstance(op, ReLU):
+        return g.node("Relu", [x], scope)
+    if isinstance(op, LRN):
+        return g.node("LRN", [x], scope, size=op.size, alpha=op.alpha, beta=op.beta, bias=op.k)
+    if isinstance(op, MaxPool):
+        return g.node("MaxPool", [x], scope, kernel_shape=[op.k, op.k], strides=[op.s, op.s], pads=[op.p] * 4)
+    if isinstance(op, GlobalAvgPool):
+        return g.node("GlobalAveragePool", [x], scope)
+    if isinstance(op, Flatten):
+        return g.node("Flatten", [x], scope, axis=1)
+    if isinstance(op, Linear):
+        k = key()
+        return g.node("Gemm", [x, g.init(f"{k}.weight"), g.init(f"{k}.bias")], scope, transB=1)
+    raise TypeError(f"no ONNX form for {op!r}")
+
+
+def _rename_last(g: _Graph, old: str, new: str) -> None:
+    last = g.nodes[-1]
+    assert last.output[0] == old
+    last.output[0] = new
+
+
+def metadata(net: Net, weights_source: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    layers = analyse(net)
+    return {
+        "format": 1, "name": net.name, "title": net.title, "family": net.family, "year": net.year,
+        "input_shape": list(net.input_shape), "input_kind": net.input_kind, "labels": net.labels_kind,
+        "weights": weights_source, "totals": totals(layers),
+        "layers": [{k: v for k, v in layer.as_dict().items()
+                    if k in ("name", "kind", "op", "kernel", "stride", "padding", "groups")} for layer in layers],
+        **(extra or {}),
+    }
+
+
+def build(net: Net, weights: Weights, weights_source: str = "untrained",
+          extra_meta: dict[str, Any] | None = None) -> onnx.ModelProto:
+    """The ONNX model of ``net`` with ``weights``; passes onnx.checker."""
+    check_weights(net, weights)
+    g = _Graph(weights)
+    x, shape = INPUT, net.input_shape
+    outputs: list[tuple[str, tuple[int, ...]]] = []
+    for stage in net.stages:
+        keys = iter(stage.param_keys())
+        key = keys.__next__
+        y, s = x, shape
+        for op in stage.ops:
+            y = _emit(g, op, y, stage.name, key)
+            s, _, _ = op_forward(op, s, None)
+        if stage.shortcut is not None:
+            sc = x
+            for op in stage.shortcut:
+                sc = _emit(g, op, sc, stage.name, key)
+            y = g.node("Add", [y, sc], stage.name)
+        for op in stage.post:
+            y = _emit(g, op, y, stage.name, key)
+            s, _, _ = op_forward(op, s, None)
+        _rename_last(g, y, stage.name)
+        x, shape = stage.name, s
+        outputs.append((stage.name, s))
+    g.node("Softmax", [x], "prob", out=PROB, axis=1)
+    outputs.append((PROB, shape))
+
+    graph = helper.make_graph(
+        g.nodes, net.name,
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", *net.input_shape])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", *s]) for n, s in outputs],
+        initializer=g.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="convscope", ir_version=IR_VERSION)
+    model.doc_string = f"{net.title}: {net.description}"
+    helper.set_model_props(model, {META_KEY: json.dumps(metadata(net, weights_source, extra_meta))})
+    onnx.checker.check_model(model)
+    return model
+
+
+def read_metadata(model: onnx.ModelProto) -> dict[str, Any] | None:
+    for prop in model.metadata_props:
+        if prop.key == META_KEY:
+            return json.loads(prop.value)
+    return None

@@ -1,0 +1,172 @@
+"""A foreign ONNX file -> the same layer table the built-ins get, read from the graph itself.
+
+Layers are found by op type, never by name: each Conv / Gemm / MatMul / pooling / LRN node,
+and each Add or Concat that joins two activations (residual and inception joins), is a
+layer; the elementwise nodes that follow it alone (Relu, BatchNormalization, Clip, ...) are
+folded into it, so the exposed tensor is what the layer hands on. Whatever the graph does
+not say (an unknown dimension, an op we do not model) is left as None, never invented.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import onnx
+from onnx import helper, shape_inference
+
+from app.analysis import INPUT_RF, RF, LayerInfo, arithmetic
+
+ANCHORS = {"Conv": "conv", "ConvTranspose": "conv", "Gemm": "fc", "MatMul": "fc", "MaxPool": "pool",
+           "AveragePool": "pool", "GlobalAveragePool": "gap", "GlobalMaxPool": "gap", "LRN": "lrn",
+           "Add": "block", "Concat": "block"}
+FOLD = {"Relu", "BatchNormalization", "Clip", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSwish",
+        "HardSigmoid", "Elu", "Selu", "Dropout", "Identity", "Softplus", "Gelu", "Mish"}
+SHAPE_KEEPING = FOLD | {"LRN", "Softmax", "LogSoftmax", "Mul", "Sub", "Div"}
+
+
+@dataclass
+class Inspected:
+    input_name: str
+    input_shape: list[int | None]  # without batch
+    layers: list[LayerInfo]
+    outputs: list[str]  # tensor name of each layer, in order
+    final_output: str
+    final_is_softmax: bool
+
+
+def _dims(vi: onnx.ValueInfoProto) -> list[int | None] | None:
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+
+
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _prod(xs: list[int | None]) -> int | None:
+    n = 1
+    for x in xs:
+        if x is None:
+            return None
+        n *= x
+    return n
+
+
+def inspect(model: onnx.ModelProto) -> Inspected:
+    """Analyse a classifier graph; raises ValueError when it is not one we can show."""
+    inits = {t.name: t for t in model.graph.initializer}
+    real_inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(real_inputs) != 1:
+        raise ValueError(f"expected one image input, found {len(real_inputs)} inputs")
+    inp = real_inputs[0]
+    in_dims = _dims(inp)
+    if in_dims is None or len(in_dims) != 4:
+        raise ValueError(f"input {inp.name!r} is not a 4-D image tensor (N, C, H, W)")
+    try:
+        inferred = shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+    except Exception as exc:  # noqa: BLE001 -- shape inference is best effort
+        raise ValueError(f"shape inference failed: {exc}") from exc
+    shapes: dict[str, list[int | None] | None] = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        shapes[vi.name] = _dims(vi)
+    for name, t in inits.items():
+        shapes[name] = list(t.dims)
+    init_size = {name: _prod(list(t.dims)) or 0 for name, t in inits.items()}
+
+    nodes = list(model.graph.node)
+    consumers: dict[str, list[int]] = defaultdict(list)
+    for i, n in enumerate(nodes):
+        for x in n.input:
+            consumers[x].append(i)
+    graph_outputs = {o.name for o in model.graph.output}
+
+    rf: dict[str, RF | None] = {inp.name: INPUT_RF}
+    layers: list[LayerInfo] = []
+    outputs: list[str] = []
+    taken: set[int] = set()
+    for i, node in enumerate(nodes):
+        a = _attrs(node)
+        ins = [x for x in node.input if x]
+        data_ins = [x for x in ins if x not in inits]
+        # receptive field of the node's output
+        src = [rf.get(x) for x in data_ins]
+        r: RF | None = None
+        if node.op_type in ("Conv", "MaxPool", "AveragePool") and src and src[0] is not None:
+            k = list(a.get("kernel_shape") or (shapes.get(ins[1]) or [0, 0, 0, 0])[2:])
+            s = list(a.get("strides", [1] * len(k)))
+            p = list(a.get("pads", [0] * 2 * len(k)))
+            d = list(a.get("dilations", [1] * len(k)))
+            if k and all(x == 1 for x in d) and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
+                r = src[0].through(int(k[0]), int(s[0]), int(p[0]))
+        elif node.op_type in SHAPE_KEEPING and src:
+            r = src[0]
+        elif node.op_type in ("Add", "Concat", "Sum", "Max") and src and all(x is not None for x in src):
+            r = max(src, key=lambda x: x.size)  # type: ignore[union-attr]
+        for o in node.output:
+            rf[o] = r
+        if i in taken or node.op_type not in ANCHORS:
+            continue
+        if node.op_type in ("Add", "Concat") and len([x for x in data_ins if len(shapes.get(x) or []) == 4]) < 2:
+            continue  # a bias add or a reshape join, not a residual/inception join
+        # fold the single-consumer elementwise chain that follows
+        members = [i]
+        out = node.output[0]
+        while out not in graph_outputs and len(consumers[out]) == 1:
+            j = consumers[out][0]
+            nxt = nodes[j]
+            if nxt.op_type not in FOLD or [x for x in nxt.input if x and x not in inits] != [out]:
+                break
+            members.append(j)
+            taken.add(j)
+            out = nxt.output[0]
+        out_shape = shapes.get(out)
+        in_shape = shapes.get(data_ins[0]) if data_ins else None
+        params = sum(init_size.get(x, 0) for m in members for x in nodes[m].input if x in inits)
+        macs: int | None = 0
+        if node.op_type in ("Conv", "ConvTranspose"):
+            w = shapes.get(ins[1]) or []
+            macs = _prod((out_shape or [None])[1:] + list(w[1:])) if len(w) == 4 and out_shape else None
+        elif node.op_type in ("Gemm", "MatMul") and len(ins) > 1 and ins[1] in inits:
+            macs = _prod(list(inits[ins[1]].dims))
+        elif node.op_type in ("Gemm", "MatMul"):
+            macs = None
+        info = LayerInfo(
+            name=out, kind=ANCHORS[node.op_type], op=node.op_type, ops=[nodes[m].op_type for m in members],
+            input_shape=None if in_shape is None else [x for x in in_shape[1:]],  # type: ignore[misc]
+            output_shape=None if out_shape is None or any(x is None for x in out_shape[1:])
+            else [int(x) for x in out_shape[1:]],  # type: ignore[arg-type]
+            params=params, macs=macs,
+            receptive_field=None if rf.get(out) is None else {
+                "size": rf[out].size, "jump": rf[out].jump, "start": rf[out].start},  # type: ignore[union-attr]
+        )
+        if node.op_type in ("Conv", "MaxPool", "AveragePool"):
+            k = list(a.get("kernel_shape") or (shapes.get(ins[1]) or [0, 0, 0, 0])[2:])
+            info.kernel = [int(x) for x in k]
+            info.stride = [int(x) for x in a.get("strides", [1] * len(k))]
+            info.padding = [int(x) for x in a.get("pads", [0] * 2 * len(k))]
+            info.groups = int(a.get("group", 1)) if node.op_type == "Conv" else None
+            if in_shape and len(in_shape) == 4 and in_shape[2] and info.kernel and info.padding:
+                info.arithmetic = [arithmetic(int(in_shape[2]), info.kernel[0], info.stride[0], info.padding[0])]
+        layers.append(info)
+        outputs.append(out)
+    if not model.graph.output:
+        raise ValueError("the graph has no output")
+    final = model.graph.output[0].name
+    producer = next((n for n in nodes if final in n.output), None)
+    return Inspected(
+        input_name=inp.name, input_shape=in_dims[1:], layers=layers, outputs=outputs,
+        final_output=final, final_is_softmax=producer is not None and producer.op_type == "Softmax",
+    )
+
+
+def expose(model: onnx.ModelProto, tensors: list[str]) -> onnx.ModelProto:
+    """The same model with ``tensors`` added as graph outputs (a graph edit, no new nodes)."""
+    have = {o.name for o in model.graph.output}
+    for t in tensors:
+        if t not in have:
+            model.graph.output.append(helper.make_empty_tensor_value_info(t))
+    return model

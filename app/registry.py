@@ -1,0 +1,294 @@
+"""What can be served: built-in definitions and foreign .onnx files, behind one interface,
+plus the memory-bounded cache of onnxruntime sessions.
+
+Names are looked up in a dict, never joined into a path: a request can only reach a file
+the start-up scan found in the models directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import onnx
+import onnxruntime as ort
+
+from app import nets
+from app.analysis import LayerInfo, analyse, totals
+from app.config import Settings
+from app.errors import AppError, not_found
+from app.onnx_inspect import expose, inspect
+
+log = logging.getLogger("convscope")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ModelInfo:
+    """Everything the API and pages say about a model, whether or not it is loaded."""
+
+    name: str
+    title: str
+    family: str
+    year: int | None
+    source: str  # "builtin" or "file"
+    input_kind: str  # "digit" or "photo"
+    input_shape: list[int | None]
+    labels: str  # "mnist", "imagenet" or "index"
+    weights: str  # "trained", "imported", "file" or "untrained"
+    layers: list[LayerInfo]
+    outputs: list[str]  # graph tensor of each layer
+    input_name: str = "input"
+    prob_output: str = "prob"
+    prob_is_softmax: bool = True
+    description: str = ""
+    status: str = "available"  # "available", "loaded" or "error"
+    error: str | None = None
+    card: dict[str, Any] = field(default_factory=dict)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    assumed: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        t = totals(self.layers)
+        return {
+            "name": self.name, "title": self.title, "family": self.family, "year": self.year,
+            "source": self.source, "input_kind": self.input_kind, "input_shape": self.input_shape,
+            "params": t["params"], "macs": t["macs"], "depth": t["depth"], "weights": self.weights,
+            "status": self.status, "error": self.error, "description": self.description,
+            "labels": self.labels, "assumed": self.assumed,
+            "sha256": self.card.get("sha256"),
+        }
+
+    def detail(self) -> dict[str, Any]:
+        return {**self.summary(), "layers": [layer.as_dict() for layer in self.layers],
+                "totals": totals(self.layers), "card": self.card}
+
+
+class ModelSource(Protocol):
+    """A source of one servable model (Netron-style: built-in definition or foreign file)."""
+
+    info: ModelInfo
+
+    def onnx_path(self) -> Path:
+        """A file onnxruntime can load with every layer exposed; may build it first."""
+        ...
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def card_path(models_dir: Path, name: str) -> Path:
+    return models_dir / f"{name}.card.json"
+
+
+class BuiltinSource:
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.net = nets.get(name)
+        self.settings = settings
+        self.path = settings.models_dir / f"{name}.onnx"
+        self._lock = threading.Lock()
+        card: dict[str, Any] = {}
+        cp = card_path(settings.models_dir, name)
+        if self.path.exists() and cp.exists():
+            try:
+                card = json.loads(cp.read_text())
+            except (OSError, ValueError) as exc:
+                log.warning("ignoring unreadable model card %s: %s", cp, exc)
+        weights = card.get("weights", "file" if self.path.exists() else "untrained")
+        layers = analyse(self.net)
+        self.info = ModelInfo(
+            name=name, title=self.net.title, family=self.net.family, year=self.net.year, source="builtin",
+            input_kind=self.net.input_kind, input_shape=list(self.net.input_shape), labels=self.net.labels_kind,
+            weights=weights, layers=layers, outputs=[layer.name for layer in layers],
+            description=self.net.description, card=card,
+            mean=(0.0,) if self.net.input_kind == "digit" else IMAGENET_MEAN,
+            std=(1.0,) if self.net.input_kind == "digit" else IMAGENET_STD,
+        )
+
+    def onnx_path(self) -> Path:
+        with self._lock:
+            if not self.path.exists():
+                if not self.settings.build_on_demand:
+                    raise AppError(503, "not_built", f"{self.path.name} is not built; run `convscope build "
+                                   f"{self.net.name}`")
+                write_builtin(self.net.name, self.settings.models_dir)
+            return self.path
+
+
+def write_builtin(name: str, models_dir: Path, seed: int = 0) -> Path:
+    """Build a built-in model with seeded untrained weights and write it atomically."""
+    from app.onnx_build import build
+    from app.weights import he_init
+
+    net = nets.get(name)
+    model = build(net, he_init(net, seed), "untrained", {"seed": seed})
+    return save_model(model, models_dir / f"{net.name}.onnx")
+
+
+def save_model(model: onnx.ModelProto, path: Path) -> Path:
+    """Write via a temporary file and rename, so a crash never leaves half a model behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class FileSource:
+    """A foreign .onnx file: introspected once; layer outputs added by graph edit into a side file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        name = path.stem
+        self.exposed = path.with_name(f".{name}.convscope.onnx")
+        self.info = ModelInfo(name=name, title=name, family="ONNX file", year=None, source="file",
+                              input_kind="photo", input_shape=[], labels="index", weights="file",
+                              layers=[], outputs=[])
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+            found = inspect(model)
+        except Exception as exc:  # noqa: BLE001 -- any broken file is reported, never raised
+            self.info.status, self.info.error = "error", f"{path.name}: {exc}"
+            return
+        self._model = model
+        info = self.info
+        info.layers, info.outputs, info.input_name = found.layers, found.outputs, found.input_name
+        info.input_shape = found.input_shape
+        info.prob_output, info.prob_is_softmax = found.final_output, found.final_is_softmax
+        c = found.input_shape[0]
+        info.input_kind = "digit" if c == 1 else "photo"
+        if info.input_kind == "photo":
+            info.assumed.append("ImageNet normalisation (mean 0.485 0.456 0.406, std 0.229 0.224 0.225)")
+        last = found.layers[-1].output_shape if found.layers else None
+        n_out = last[-1] if last else None
+        info.labels = {1000: "imagenet", 10: "mnist"}.get(n_out or 0, "index")
+        if info.labels != "index":
+            info.assumed.append(f"{info.labels} labels ({n_out} outputs)")
+        if info.input_kind == "digit":
+            info.mean, info.std = (0.0,), (1.0,)
+
+    def onnx_path(self) -> Path:
+        if not self.exposed.exists() or self.exposed.stat().st_mtime < self.path.stat().st_mtime:
+            save_model(expose(self._model, self.info.outputs), self.exposed)
+        return self.exposed
+
+
+def providers() -> list[str]:
+    have = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
+
+
+class Registry:
+    """Every servable model by name, and a least-recently-used cache of their sessions."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sources: dict[str, ModelSource] = {}
+        self._sessions: OrderedDict[str, tuple[ort.InferenceSession, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._model_locks: dict[str, threading.Lock] = {}
+        self.scan()
+
+    def scan(self) -> None:
+        d = self.settings.models_dir
+        sources: dict[str, ModelSource] = {name: BuiltinSource(name, self.settings) for name in nets.BUILTIN_NAMES}
+        if d.is_dir():
+            for path in sorted(d.glob("*.onnx")):
+                if path.name.startswith(".") or path.stem in sources or path.stem in nets.ALIASES:
+                    continue
+                sources[path.stem] = FileSource(path)
+        self.sources = sources
+
+    def names(self) -> list[str]:
+        return list(self.sources)
+
+    def get(self, name: str) -> ModelSource:
+        src = self.sources.get(nets.canonical(name))
+        if src is None:
+            raise not_found(f"no model named {name!r}; GET /api/models lists the {len(self.sources)} "
+                            f"models available")
+        return src
+
+    def info(self, name: str) -> ModelInfo:
+        return self.get(name).info
+
+    def loaded(self) -> list[str]:
+        return list(self._sessions)
+
+    def memory_bytes(self) -> int:
+        return sum(cost for _, cost in self._sessions.values())
+
+    def session(self, name: str) -> ort.InferenceSession:
+        """The model's session, created on first use (blocking: call it off the event loop)."""
+        src = self.get(name)
+        key = src.info.name
+        with self._lock:
+            if key in self._sessions:
+                self._sessions.move_to_end(key)
+                return self._sessions[key][0]
+            mlock = self._model_locks.setdefault(key, threading.Lock())
+        if src.info.status == "error":
+            raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {src.info.error}")
+        with mlock:
+            with self._lock:
+                if key in self._sessions:
+                    return self._sessions[key][0]
+            t0 = time.perf_counter()
+            try:
+                path = src.onnx_path()
+                sess = ort.InferenceSession(str(path), self._options(), providers=providers())
+            except AppError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                src.info.status, src.info.error = "error", f"{key}: could not load: {exc}"
+                log.warning("model %s failed to load: %s", key, exc)
+                raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {exc}") from exc
+            cost = int(path.stat().st_size * 1.25) + (8 << 20)
+            with self._lock:
+                self._sessions[key] = (sess, cost)
+                src.info.status = "loaded"
+                self._evict(keep=key)
+            log.info("loaded %s in %.2fs (~%d MB)", key, time.perf_counter() - t0, cost >> 20)
+            return sess
+
+    def _evict(self, keep: str) -> None:
+        limit = self.settings.cache_mb << 20
+        while self.memory_bytes() > limit and len(self._sessions) > 1:
+            old = next(iter(self._sessions))
+            if old == keep:
+                self._sessions.move_to_end(old)
+                old = next(iter(self._sessions))
+            self._sessions.pop(old)
+            self.sources[old].info.status = "available"
+            log.info("evicted %s from the session cache", old)
+
+    def _options(self) -> ort.SessionOptions:
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = self.settings.intra_op_threads
+        o.inter_op_num_threads = 1
+        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        o.log_severity_level = 3
+        return o

@@ -1,0 +1,125 @@
+"""The JSON API: list models, a model's layer table, predict."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from app.errors import AppError, bad_input
+from app.inference.run import MapOptions
+from app.routes.deps import ServiceDep
+from app.schemas import ErrorResponse, ModelDetail, ModelSummary, PredictJSON, PredictResponse
+from app.service import PredictInput
+
+router = APIRouter(tags=["models"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (400, 404, 413, 415, 422, 503, 504)}
+
+_FORM_FIELDS = {"model", "image", "top_k", "activations", "map_offset", "map_channels", "map_size", "layers"}
+_PREDICT_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "image": {"type": "string", "format": "binary"}, "model": {"type": "string"},
+            "top_k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
+            "activations": {"type": "string", "enum": ["none", "summary", "maps"], "default": "summary"},
+            "map_offset": {"type": "integer", "minimum": 0}, "map_channels": {"type": "integer", "minimum": 1},
+            "map_size": {"type": "integer", "minimum": 1}, "layers": {"type": "string"},
+        }, "required": ["image"]}},
+        "application/json": {"schema": PredictJSON.model_json_schema(ref_template="#/components/schemas/{model}")},
+    },
+}
+
+
+@router.get("/api/models", response_model=list[ModelSummary], summary="Every servable model")
+def list_models(service: ServiceDep) -> list[dict[str, Any]]:
+    return [src.info.summary() for src in service.registry.sources.values()]
+
+
+@router.get("/api/models/{name}", response_model=ModelDetail, responses=ERRORS, summary="A model's layer table")
+def model_detail(name: str, service: ServiceDep) -> dict[str, Any]:
+    return service.registry.info(name).detail()
+
+
+async def _parse(request: Request, model: str | None) -> PredictInput:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fields: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in _FORM_FIELDS}
+    image: bytes | None = None
+    if ctype == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS) + 4, max_part_size=1024 * 1024)
+        except AppError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- the multipart parser's many error types
+            raise bad_input(f"the multipart body could not be read: {exc}", 400, "bad_multipart") from exc
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "image":
+                    raise bad_input(f"unexpected file field {key!r}; send the picture as 'image'")
+                image = await value.read()
+            elif key in _FORM_FIELDS:
+                fields[key] = value
+            else:
+                raise bad_input(f"unexpected form field {key!r}; accepted: {', '.join(sorted(_FORM_FIELDS))}")
+        if isinstance(fields.get("layers"), str):
+            fields["layers"] = [x for x in fields["layers"].split(",") if x]
+        if "image" in fields:  # a text field named image: treat as base64 / data URL
+            pass
+    elif ctype == "application/json":
+        body = await request.body()
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise bad_input(f"the body is not valid JSON ({exc})", 400, "bad_json") from exc
+        if not isinstance(data, dict):
+            raise bad_input("the JSON body must be an object like {\"model\": \"lenet5\", \"image\": \"data:...\"}")
+        fields.update(data)
+    else:
+        raise AppError(415, "unsupported_media_type", "send multipart/form-data (field 'image') or application/json")
+    if isinstance(fields.get("layers"), str):
+        fields["layers"] = [x for x in fields["layers"].split(",") if x]
+    try:
+        p = PredictJSON.model_validate(fields)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        loc = ".".join(str(x) for x in e["loc"][:3])
+        raise bad_input(f"{loc}: {e['msg']}") from None
+    name = model or p.model
+    if not name:
+        raise bad_input("say which model to run: 'model' (GET /api/models lists them)")
+    if p.image is not None:
+        if image is not None:
+            raise bad_input("send the image once: as a file or as base64, not both")
+        image = pre_decode(p.image, request)
+    if image is not None and p.pixels is not None:
+        raise bad_input("send either an image or pixels, not both")
+    maps = MapOptions(p.map_offset, p.map_channels, p.map_size, tuple(p.layers or ()))
+    return PredictInput(name, image, p.pixels, p.top_k, p.activations, maps)
+
+
+def pre_decode(text: str, request: Request) -> bytes:
+    from app.inference.preprocess import decode_base64
+
+    return decode_base64(text, request.app.state.service.settings.max_body_bytes)
+
+
+_DOC = ("Run a model on one input. Send a multipart upload (field `image`), or JSON with `image` "
+        "(data URL or base64) or, for digit models, `pixels` (28x28 numbers in [0,1], white on black). "
+        "Options (JSON keys, form fields or query parameters): `top_k`, `activations` "
+        "(`none`, `summary`, `maps`), `map_offset`, `map_channels`, `map_size`, `layers`.")
+
+
+@router.post("/predict", response_model=PredictResponse, responses=ERRORS, summary="Predict",
+             description=_DOC + " The model is `model` in the body or query.", openapi_extra={"requestBody": _PREDICT_BODY})
+async def predict(request: Request, service: ServiceDep) -> dict[str, Any]:
+    return await service.predict(await _parse(request, None))
+
+
+@router.post("/api/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
+             summary="Predict with a named model", description=_DOC, openapi_extra={"requestBody": _PREDICT_BODY})
+async def predict_named(name: str, request: Request, service: ServiceDep) -> dict[str, Any]:
+    return await service.predict(await _parse(request, name))

@@ -1,0 +1,96 @@
+"""The HTML pages: gallery, drawing pad, layer explorer, comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.analysis import totals
+from app.config import ROOT
+from app.nets import vgg
+from app.routes.deps import ServiceDep
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(ROOT / "templates"))
+
+
+def _fmt(n: int | float | None) -> str:
+    if n is None:
+        return "?"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}" if unit == "G" else f"{n / div:.1f}{unit}"
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+templates.env.filters["si"] = _fmt
+templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"
+
+
+@router.get("/", response_class=HTMLResponse)
+def gallery(request: Request, service: ServiceDep) -> Any:
+    models = [src.info.summary() for src in service.registry.sources.values()]
+    return templates.TemplateResponse(request, "index.html", {"models": models, "page": "index"})
+
+
+@router.get("/draw", response_class=HTMLResponse)
+def draw(request: Request, service: ServiceDep) -> Any:
+    info = service.registry.info("lenet5")
+    return templates.TemplateResponse(request, "draw.html", {"model": info.detail(), "page": "draw"})
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def explorer(name: str, request: Request, service: ServiceDep) -> Any:
+    info = service.registry.info(name)
+    detail = info.detail()
+    return templates.TemplateResponse(request, "model.html", {"model": detail, "page": "model",
+                                                              "samples": SAMPLES})
+
+
+def vgg_table() -> dict[str, Any]:
+    """The paper's Table 1, from the config lists: one column per configuration, rows aligned by block."""
+    from app import nets
+
+    names = list(vgg.variants)
+    cols = {n: vgg.cfgs[vgg.variants[n][0]] for n in names}
+    blocks: dict[str, list[list[str]]] = {}
+    for n, cfg in cols.items():
+        per_block: list[list[str]] = [[]]
+        for v in cfg:
+            if v == "M":
+                per_block.append([])
+            elif v == "LRN":
+                per_block[-1].append("LRN")
+            else:
+                out, k = v if isinstance(v, tuple) else (v, 3)
+                per_block[-1].append(f"conv{k}-{out}")
+        blocks[n] = per_block[:-1]
+    rows: list[dict[str, Any]] = []
+    for b in range(5):
+        height = max(len(blocks[n][b]) for n in names)
+        rows.append({"kind": "group", "label": f"block {b + 1}"})
+        for r in range(height):
+            cells = []
+            for n in names:
+                col = blocks[n][b]
+                cells.append(col[r] if r < len(col) else "")
+            rows.append({"kind": "layers", "cells": cells})
+        rows.append({"kind": "pool", "label": "maxpool"})
+    for fc in ("FC-4096", "FC-4096", "FC-1000", "soft-max"):
+        rows.append({"kind": "pool", "label": fc})
+    params = [totals(__import__("app.analysis", fromlist=["analyse"]).analyse(nets.get(n)))["params"] for n in names]
+    return {"names": names, "configs": [vgg.variants[n][0] for n in names],
+            "depths": [vgg.variants[n][1] for n in names], "rows": rows, "params": params}
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare(request: Request, service: ServiceDep) -> Any:
+    models = [src.info.summary() for src in service.registry.sources.values()]
+    return templates.TemplateResponse(request, "compare.html", {"models": models, "vgg": vgg_table(),
+                                                                "page": "compare"})
+
+
+SAMPLES: list[dict[str, str]] = []

@@ -1,0 +1,135 @@
+"""The JSON shapes of the API, for validation and for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Activations = Literal["none", "summary", "maps"]
+
+
+class ReceptiveField(BaseModel):
+    size: float
+    jump: float
+    start: float
+
+
+class Layer(BaseModel):
+    name: str
+    kind: str
+    op: str
+    ops: list[str]
+    input_shape: list[int | None] | None
+    output_shape: list[int] | None
+    params: int | None
+    macs: int | None
+    receptive_field: ReceptiveField | None
+    kernel: list[int] | None = None
+    stride: list[int] | None = None
+    padding: list[int] | None = None
+    groups: int | None = None
+    arithmetic: list[str] = []
+    activation_size: int | None
+
+
+class ModelSummary(BaseModel):
+    name: str
+    title: str
+    family: str
+    year: int | None
+    source: Literal["builtin", "file"]
+    input_kind: Literal["digit", "photo"]
+    input_shape: list[int | None]
+    params: int | None
+    macs: int | None
+    depth: int | None
+    weights: Literal["trained", "imported", "file", "untrained"]
+    status: Literal["available", "loaded", "error"]
+    error: str | None
+    description: str
+    labels: str
+    assumed: list[str]
+    sha256: str | None
+
+
+class Totals(BaseModel):
+    params: int | None
+    macs: int | None
+    activations: int | None
+    depth: int | None
+
+
+class ModelDetail(ModelSummary):
+    layers: list[Layer]
+    totals: Totals
+    card: dict
+
+
+class PredictJSON(BaseModel):
+    """JSON body of POST /predict. Give ``image`` (data URL or base64) or, for digit models, ``pixels``."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, description="model name, e.g. lenet5 or vgg16-3 (or in the path)")
+    image: str | None = Field(None, description="a data URL ('data:image/png;base64,...') or plain base64")
+    pixels: list[list[float]] | None = Field(None, description="28x28 numbers in [0,1], white ink on black")
+    top_k: int = Field(5, ge=1, le=1000)
+    activations: Activations = "summary"
+    map_offset: int = Field(0, ge=0, description="first channel of each layer's maps")
+    map_channels: int = Field(64, ge=1, le=4096, description="channels per layer in maps")
+    map_size: int = Field(64, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
+    layers: list[str] | None = Field(None, description="only these layers' maps (all when absent)")
+
+
+class TopK(BaseModel):
+    index: int
+    label: str
+    probability: float
+
+
+class Maps(BaseModel):
+    offset: int
+    channels: int
+    total_channels: int
+    height: int
+    width: int
+    downsample: int
+    min: list[float]
+    max: list[float]
+    data: str = Field(description="base64 of channels*height*width bytes; value v of channel c is "
+                      "min[c] + v/255*(max[c]-min[c])")
+
+
+class LayerActivation(BaseModel):
+    name: str
+    shape: list[int]
+    min: float
+    max: float
+    mean: float
+    zero_fraction: float
+    maps: Maps | None = None
+
+
+class SeenInput(BaseModel):
+    shape: list[int]
+    image: str = Field(description="PNG data URL of what the network received")
+    size: list[int] | None = None
+
+
+class PredictResponse(BaseModel):
+    model: str
+    weights: str
+    input: SeenInput
+    top_k: list[TopK]
+    layers: list[LayerActivation]
+    timing_ms: dict[str, float]
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,102 @@
+"""The same definitions as PyTorch modules: the reference the ONNX graphs are tested against,
+and what LeNet-5 is trained with. Needs the ``train`` extra; the server never imports it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from app.nets.spec import BN, LRN, Conv, Flatten, GlobalAvgPool, Linear, MaxPool, Net, Op, ReLU
+from app.weights import Weights, check_weights, param_ops
+
+
+def _module(op: Op, cin: int) -> nn.Module:
+    if isinstance(op, Conv):
+        return nn.Conv2d(cin, op.out, op.k, op.s, op.p, groups=op.groups, bias=op.bias)
+    if isinstance(op, BN):
+        return nn.BatchNorm2d(cin, eps=op.eps)
+    if isinstance(op, Linear):
+        return nn.Linear(cin, op.out)
+    if isinstance(op, ReLU):
+        return nn.ReLU()
+    if isinstance(op, LRN):
+        return nn.LocalResponseNorm(op.size, op.alpha, op.beta, op.k)
+    if isinstance(op, MaxPool):
+        return nn.MaxPool2d(op.k, op.s, op.p)
+    if isinstance(op, GlobalAvgPool):
+        return nn.AdaptiveAvgPool2d(1)
+    if isinstance(op, Flatten):
+        return nn.Flatten(1)
+    raise TypeError(f"no PyTorch form for {op!r}")
+
+
+class _StageModule(nn.Module):
+    def __init__(self, ops: nn.Sequential, shortcut: nn.Sequential | None, post: nn.Sequential) -> None:
+        super().__init__()
+        self.ops, self.shortcut, self.post = ops, shortcut, post
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.ops(x)
+        if self.shortcut is not None:
+            y = y + self.shortcut(x)
+        return self.post(y)
+
+
+class NetModule(nn.Module):
+    """``forward`` returns the logits; ``forward_all`` every stage's output by stage name."""
+
+    def __init__(self, net: Net) -> None:
+        super().__init__()
+        self.net = net
+        ins = {key: s for key, _, s, _ in param_ops(net)}
+        self.by_key: dict[str, nn.Module] = {}
+        stages = []
+        for stage in net.stages:
+            keys = iter(stage.param_keys())
+            branches = []
+            for ops in (stage.ops, stage.shortcut, stage.post):
+                if ops is None:
+                    branches.append(None)
+                    continue
+                mods = []
+                for op in ops:
+                    if isinstance(op, Conv | BN | Linear):
+                        key = next(keys)
+                        mods.append(_module(op, ins[key][0]))
+                        self.by_key[key] = mods[-1]
+                    else:
+                        mods.append(_module(op, 0))
+                branches.append(nn.Sequential(*mods))
+            stages.append(_StageModule(*branches))
+        self.stages = nn.ModuleList(stages)
+
+    def forward_all(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        outs = {}
+        for stage, mod in zip(self.net.stages, self.stages, strict=True):
+            x = mod(x)
+            outs[stage.name] = x
+        return outs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for mod in self.stages:
+            x = mod(x)
+        return x
+
+    def load_weights(self, weights: Weights) -> NetModule:
+        check_weights(self.net, weights)
+        with torch.no_grad():
+            for key, mod in self.by_key.items():
+                for name, t in list(mod.named_parameters()) + list(mod.named_buffers()):
+                    if name == "num_batches_tracked":
+                        continue
+                    t.copy_(torch.from_numpy(np.asarray(weights[f"{key}.{name}"])))
+        return self
+
+    def export_weights(self) -> Weights:
+        out: Weights = {}
+        for key, mod in self.by_key.items():
+            for name, t in list(mod.named_parameters()) + list(mod.named_buffers()):
+                if name != "num_batches_tracked":
+                    out[f"{key}.{name}"] = t.detach().cpu().numpy().astype(np.float32).copy()
+        return out

@@ -1,0 +1,95 @@
+"""Weight dictionaries for a definition: their names and shapes, and seeded He initialisation.
+
+Names follow torchvision where it has the model (``features.0.weight``, ``layer1.0.bn1.running_var``),
+so imported checkpoints map onto a definition by key.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from app.nets.spec import BN, Conv, Linear, Net, Op
+from app.analysis import op_forward
+
+Weights = dict[str, np.ndarray]
+
+
+def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...], str]]:
+    """Every parameter-holding op: (key, op, its input shape, stage name), in graph order."""
+    out: list[tuple[str, Op, tuple[int, ...], str]] = []
+    shape: tuple[int, ...] = net.input_shape
+    for stage in net.stages:
+        keys = iter(stage.param_keys())
+        stage_in = shape
+        for branch, start in ((stage.ops, stage_in), (stage.shortcut or (), stage_in)):
+            s = start
+            for op in branch:
+                if isinstance(op, Conv | BN | Linear):
+                    out.append((next(keys), op, s, stage.name))
+                s, _, _ = op_forward(op, s, None)
+            if branch is stage.ops:
+                shape = s
+        for op in stage.post:
+            if isinstance(op, Conv | BN | Linear):
+                out.append((next(keys), op, shape, stage.name))
+            shape, _, _ = op_forward(op, shape, None)
+    return out
+
+
+def weight_shapes(net: Net) -> dict[str, tuple[int, ...]]:
+    """Every tensor the definition needs, with its shape (torchvision's layout)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for key, op, s, _ in param_ops(net):
+        if isinstance(op, Conv):
+            shapes[f"{key}.weight"] = (op.out, s[0] // op.groups, op.k, op.k)
+            if op.bias:
+                shapes[f"{key}.bias"] = (op.out,)
+        elif isinstance(op, Linear):
+            shapes[f"{key}.weight"] = (op.out, s[0])
+            shapes[f"{key}.bias"] = (op.out,)
+        elif isinstance(op, BN):
+            for t in ("weight", "bias", "running_mean", "running_var"):
+                shapes[f"{key}.{t}"] = (s[0],)
+    return shapes
+
+
+def he_init(net: Net, seed: int = 0) -> Weights:
+    """Deterministic He-normal weights, zero biases, and batch norms that pass activations on.
+
+    The last batch norm of each residual branch is scaled by 1/sqrt(number of blocks) so the
+    residual sum grows by about e over the whole network instead of doubling per block:
+    activations stay finite and readable at every depth of an untrained ResNet-152.
+    """
+    rng = np.random.default_rng(seed)
+    blocks = sum(1 for st in net.stages if st.shortcut is not None)
+    last_bn = {stage.param_keys()[sum(isinstance(o, Conv | BN | Linear) for o in stage.ops) - 1]
+               for stage in net.stages if stage.shortcut is not None}
+    w: Weights = {}
+    for name, shape in weight_shapes(net).items():
+        key, _, kind = name.rpartition(".")
+        if kind == "weight" and len(shape) > 1:
+            fan_in = int(np.prod(shape[1:]))
+            w[name] = rng.standard_normal(shape, dtype=np.float32) * np.float32(math.sqrt(2.0 / fan_in))
+        elif kind in ("weight", "running_var"):  # BN scale and variance
+            scale = 1.0 / math.sqrt(blocks) if (kind == "weight" and key in last_bn) else 1.0
+            w[name] = np.full(shape, scale, dtype=np.float32)
+        else:  # biases, BN shift and mean
+            w[name] = np.zeros(shape, dtype=np.float32)
+    return w
+
+
+def check_weights(net: Net, weights: Weights) -> None:
+    """Raise ValueError naming the first missing, unexpected or misshapen tensor."""
+    want = weight_shapes(net)
+    for name, shape in want.items():
+        if name not in weights:
+            raise ValueError(f"{net.name}: missing weight {name!r} (shape {list(shape)})")
+        got = tuple(weights[name].shape)
+        if got != shape:
+            raise ValueError(f"{net.name}: weight {name!r} has shape {list(got)}, expected {list(shape)}")
+    extra = sorted(set(weights) - set(want))
+    if extra:
+        raise ValueError(f"{net.name}: unexpected weight {extra[0]!r}" +
+                         (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))

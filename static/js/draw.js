@@ -1,0 +1,147 @@
+// The drawing pad: pointer strokes -> debounced POST /predict (lenet5) -> bars, input, every layer's maps.
+import { paintMaps, postJSON, statsText } from "./maps.js";
+
+const pad = document.getElementById("pad");
+const ctx = pad.getContext("2d");
+const pen = document.getElementById("pen");
+const statusEl = document.getElementById("status");
+const prediction = document.getElementById("prediction");
+const seen = document.getElementById("seen");
+const bars = document.getElementById("bars");
+const layersEl = document.getElementById("layers");
+
+let strokes = [];
+let current = null;
+let timer = null;
+let inflight = null;
+let seq = 0;
+
+for (let d = 0; d < 10; d++) {
+  bars.insertAdjacentHTML("beforeend",
+    `<div class="bar-row"><span class="digit">${d}</span><span class="bar"><span class="fill" id="bar-${d}"></span></span><span class="pct" id="pct-${d}"></span></div>`);
+}
+
+function redraw() {
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, pad.width, pad.height);
+  ctx.strokeStyle = "#fff";
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  for (const s of strokes) {
+    ctx.lineWidth = s.width;
+    ctx.beginPath();
+    s.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    if (s.points.length === 1) ctx.lineTo(s.points[0][0] + 0.1, s.points[0][1]);
+    ctx.stroke();
+  }
+}
+
+function point(e) {
+  const r = pad.getBoundingClientRect();
+  return [((e.clientX - r.left) / r.width) * pad.width, ((e.clientY - r.top) / r.height) * pad.height];
+}
+
+pad.addEventListener("pointerdown", (e) => {
+  pad.setPointerCapture(e.pointerId);
+  current = { width: Number(pen.value), points: [point(e)] };
+  strokes.push(current);
+  redraw();
+  e.preventDefault();
+});
+pad.addEventListener("pointermove", (e) => {
+  if (!current) return;
+  current.points.push(point(e));
+  redraw();
+  schedule(250);
+});
+const end = () => {
+  if (!current) return;
+  current = null;
+  schedule(30);
+};
+pad.addEventListener("pointerup", end);
+pad.addEventListener("pointercancel", end);
+
+document.getElementById("clear").addEventListener("click", () => {
+  strokes = [];
+  redraw();
+  reset("draw something");
+});
+document.getElementById("undo").addEventListener("click", () => {
+  strokes.pop();
+  redraw();
+  strokes.length ? schedule(0) : reset("draw something");
+});
+pad.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" || e.key === "Delete") document.getElementById("clear").click();
+});
+
+function reset(msg) {
+  seq++;
+  prediction.textContent = "";
+  statusEl.textContent = msg;
+  seen.removeAttribute("src");
+  for (let d = 0; d < 10; d++) {
+    document.getElementById(`bar-${d}`).style.width = "0";
+    document.getElementById(`pct-${d}`).textContent = "";
+  }
+  layersEl.replaceChildren();
+}
+
+// Debounced: while drawing, at most one request per `ms`, and never two in flight.
+function schedule(ms) {
+  clearTimeout(timer);
+  timer = setTimeout(predict, ms);
+}
+
+async function predict() {
+  if (!strokes.length) return;
+  if (inflight) { schedule(60); return; }
+  const my = ++seq;
+  const t0 = performance.now();
+  inflight = postJSON("/predict", {
+    model: "lenet5", image: pad.toDataURL("image/png"), top_k: 10, activations: "maps", map_size: 32,
+  }).finally(() => { inflight = null; });
+  try {
+    const res = await inflight;
+    if (my !== seq) return;
+    show(res);
+    statusEl.textContent = `${(performance.now() - t0).toFixed(0)} ms (inference ${res.timing_ms.inference.toFixed(1)} ms)`;
+    document.body.dataset.latencyMs = (performance.now() - t0).toFixed(1);
+  } catch (err) {
+    if (my !== seq) return;
+    prediction.textContent = "";
+    statusEl.textContent = err.message;
+  }
+}
+
+function show(res) {
+  const top = res.top_k[0];
+  prediction.textContent = top.label;
+  seen.src = res.input.image;
+  const probs = new Array(10).fill(0);
+  for (const t of res.top_k) probs[t.index] = t.probability;
+  probs.forEach((p, d) => {
+    document.getElementById(`bar-${d}`).style.width = `${(p * 100).toFixed(1)}%`;
+    document.getElementById(`bar-${d}`).classList.toggle("best", d === top.index);
+    document.getElementById(`pct-${d}`).textContent = `${(p * 100).toFixed(1)}%`;
+  });
+  const frag = document.createDocumentFragment();
+  for (const l of res.layers) {
+    const sec = document.createElement("section");
+    sec.className = "layer";
+    sec.dataset.layer = l.name;
+    const shape = l.shape.join("×");
+    sec.innerHTML = `<h3>${l.name} <small>${shape}</small></h3><p class="stats">${statsText(l)}</p>`;
+    const grid = document.createElement("div");
+    grid.className = "grid";
+    const m = l.maps;
+    const scale = m.height === 1 ? Math.max(2, Math.floor(600 / m.width)) : Math.max(2, Math.floor(84 / m.height));
+    paintMaps(grid, m, { scale, label: "map" });
+    sec.append(grid);
+    frag.append(sec);
+  }
+  layersEl.replaceChildren(frag);
+}
+
+redraw();

@@ -1,0 +1,184 @@
+// The layer explorer: network diagram, image upload / samples -> top-5 and lazily painted maps per layer.
+import { fmt, paintMaps, postJSON, statsText } from "./maps.js";
+
+const model = JSON.parse(document.getElementById("model-data").textContent);
+const layersEl = document.getElementById("layers");
+const statusEl = document.getElementById("status");
+const PER_PAGE = 16;
+let image = null; // data URL of the current input
+let seq = 0;
+
+// ---- diagram: one block per layer, height ~ spatial size, width ~ channels (log), residual arcs
+function diagram() {
+  const host = document.getElementById("diagram");
+  const layers = model.layers;
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  let x = 10;
+  const H = 150, mid = 80;
+  const items = [];
+  for (const [i, l] of layers.entries()) {
+    const s = l.output_shape || [1];
+    const side = s.length === 3 ? s[1] : 1;
+    const ch = s[0] || 1;
+    const h = s.length === 3 ? Math.max(6, Math.min(H - 20, 8 + Math.sqrt(side) * 8)) : Math.max(6, Math.min(H - 20, Math.log2(ch + 1) * 8));
+    const w = s.length === 3 ? Math.max(4, Math.log2(ch + 1) * 2.2) : 6;
+    items.push({ i, l, x, w, h });
+    x += w + (l.kind === "block" ? 6 : 10);
+  }
+  svg.setAttribute("viewBox", `0 0 ${x + 10} ${H + 20}`);
+  svg.setAttribute("width", Math.max(x + 10, 300));
+  svg.setAttribute("height", H + 20);
+  for (const it of items) {
+    const r = document.createElementNS(NS, "rect");
+    r.setAttribute("x", it.x);
+    r.setAttribute("y", mid - it.h / 2);
+    r.setAttribute("width", it.w);
+    r.setAttribute("height", it.h);
+    r.setAttribute("class", `blk kind-${it.l.kind}`);
+    r.setAttribute("tabindex", "0");
+    const title = document.createElementNS(NS, "title");
+    title.textContent = `${it.l.name}: ${(it.l.output_shape || ["?"]).join("×")}`;
+    r.append(title);
+    const go = () => document.getElementById(`layer-${it.i}`).scrollIntoView({ behavior: "smooth", block: "center" });
+    r.addEventListener("click", go);
+    r.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
+    svg.append(r);
+    if (it.l.kind === "block" && it.i > 0) { // residual connection: an arc from the previous output
+      const prev = items[it.i - 1];
+      const p = document.createElementNS(NS, "path");
+      const x0 = prev.x + prev.w / 2, x1 = it.x + it.w / 2, y = mid - Math.max(prev.h, it.h) / 2 - 4;
+      p.setAttribute("d", `M${x0},${mid - prev.h / 2} C${x0},${y - 14} ${x1},${y - 14} ${x1},${mid - it.h / 2}`);
+      p.setAttribute("class", "skip");
+      svg.append(p);
+    }
+    if (items.length <= 30 || it.l.kind !== "block") {
+      const t = document.createElementNS(NS, "text");
+      t.setAttribute("x", it.x + it.w / 2);
+      t.setAttribute("y", H + 12);
+      t.setAttribute("class", "lbl");
+      t.setAttribute("transform", `rotate(-40 ${it.x + it.w / 2} ${H + 12})`);
+      t.textContent = items.length > 30 && it.l.kind === "block" ? "" : it.l.name;
+      svg.append(t);
+    }
+  }
+  host.replaceChildren(svg);
+}
+
+// ---- running an image
+async function fileToDataURL(file) {
+  return new Promise((ok, fail) => {
+    const r = new FileReader();
+    r.onload = () => ok(r.result);
+    r.onerror = () => fail(new Error("could not read the file"));
+    r.readAsDataURL(file);
+  });
+}
+
+async function urlToDataURL(url) {
+  const blob = await (await fetch(url)).blob();
+  return fileToDataURL(blob);
+}
+
+async function run(dataURL) {
+  image = dataURL;
+  const my = ++seq;
+  statusEl.textContent = "running…";
+  const t0 = performance.now();
+  try {
+    // one request: predictions, statistics and the first page of maps (small, downsampled)
+    const res = await postJSON(`/api/models/${encodeURIComponent(model.name)}/predict`,
+      { image, top_k: 5, activations: "maps", map_channels: PER_PAGE, map_size: 56 });
+    if (my !== seq) return;
+    const bytes = JSON.stringify(res).length;
+    statusEl.textContent = `done in ${(performance.now() - t0).toFixed(0)} ms (inference ${res.timing_ms.inference.toFixed(0)} ms, ${(bytes / 1024).toFixed(0)} KB)`;
+    document.body.dataset.transferBytes = bytes;
+    show(res, t0);
+  } catch (err) {
+    if (my === seq) statusEl.textContent = err.message;
+  }
+}
+
+function show(res, t0) {
+  document.getElementById("seen").src = res.input.image;
+  const ol = document.getElementById("topk");
+  ol.replaceChildren(...res.top_k.map((t) => {
+    const li = document.createElement("li");
+    li.innerHTML = `<span class="lab"></span> <span class="p">${(t.probability * 100).toFixed(1)}%</span>`;
+    li.querySelector(".lab").textContent = t.label;
+    return li;
+  }));
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      observer.unobserve(e.target);
+      paintSection(e.target);
+      if (!document.body.dataset.firstPaintMs) document.body.dataset.firstPaintMs = (performance.now() - t0).toFixed(1);
+    }
+  }, { rootMargin: "400px" });
+  const frag = document.createDocumentFragment();
+  res.layers.forEach((l, i) => {
+    const sec = document.createElement("section");
+    sec.className = "layer";
+    sec.id = `maps-${i}`;
+    sec.dataset.layer = l.name;
+    sec.innerHTML = `<h3>${l.name} <small>${l.shape.join("×")}</small></h3><p class="stats">${statsText(l)}</p><div class="grid"></div>`;
+    sec._layer = l;
+    frag.append(sec);
+    observer.observe(sec);
+  });
+  layersEl.replaceChildren(frag);
+}
+
+function scaleFor(m) {
+  if (m.height === 1) return Math.max(1, Math.floor(720 / m.width));
+  return Math.max(1, Math.floor(96 / m.height));
+}
+
+function paintSection(sec) {
+  const l = sec._layer;
+  const grid = sec.querySelector(".grid");
+  paintMaps(grid, l.maps, { scale: scaleFor(l.maps) });
+  addMore(sec, l.maps.offset + l.maps.channels, l.maps.total_channels);
+}
+
+function addMore(sec, next, total) {
+  sec.querySelector(".more")?.remove();
+  if (next >= total) return;
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "more";
+  b.textContent = `show ${Math.min(64, total - next)} more of ${total} channels`;
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try {
+      const res = await postJSON(`/api/models/${encodeURIComponent(model.name)}/predict`, {
+        image, top_k: 1, activations: "maps", layers: [sec.dataset.layer], map_offset: next, map_channels: 64, map_size: 56,
+      });
+      const l = res.layers.find((x) => x.name === sec.dataset.layer);
+      paintMaps(sec.querySelector(".grid"), l.maps, { scale: scaleFor(l.maps) });
+      addMore(sec, next + l.maps.channels, total);
+    } catch (err) {
+      b.textContent = err.message;
+    }
+  });
+  sec.append(b);
+}
+
+const fileInput = document.getElementById("file");
+fileInput.addEventListener("change", async () => { if (fileInput.files[0]) run(await fileToDataURL(fileInput.files[0])); });
+const drop = document.getElementById("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", async (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  const f = e.dataTransfer.files[0];
+  if (f) run(await fileToDataURL(f));
+});
+for (const b of document.querySelectorAll(".sample")) {
+  b.addEventListener("click", async () => run(await urlToDataURL(b.dataset.src)));
+}
+window.convscopeRun = run; // for tests and the console
+diagram();
+void fmt;
