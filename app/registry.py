@@ -149,6 +149,7 @@ def save_model(model: onnx.ModelProto, path: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(model.SerializeToString())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a model file is for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

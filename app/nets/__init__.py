@@ -26,12 +26,16 @@ def canonical(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-@cache
 def get(name: str) -> Net:
     """The definition of a built-in architecture; KeyError naming the known ones otherwise."""
     key = canonical(name)
     if key not in _BUILDERS:
         raise KeyError(f"no built-in architecture named {name!r}; known: {', '.join(BUILTIN_NAMES)}")
+    return _build(key)
+
+
+@cache
+def _build(key: str) -> Net:
     return _BUILDERS[key]()
 
 

@@ -113,13 +113,14 @@ _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or J
         "(`none`, `summary`, `maps`), `map_offset`, `map_channels`, `map_size`, `layers`.")
 
 
-@router.post("/predict", response_model=PredictResponse, responses=ERRORS, summary="Predict",
+@router.post("/predict", response_model=PredictResponse, responses=ERRORS, response_model_exclude_none=True, summary="Predict",
              description=_DOC + " The model is `model` in the body or query.", openapi_extra={"requestBody": _PREDICT_BODY})
 async def predict(request: Request, service: ServiceDep) -> dict[str, Any]:
     return await service.predict(await _parse(request, None))
 
 
 @router.post("/api/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
+             response_model_exclude_none=True,
              summary="Predict with a named model", description=_DOC, openapi_extra={"requestBody": _PREDICT_BODY})
 async def predict_named(name: str, request: Request, service: ServiceDep) -> dict[str, Any]:
     return await service.predict(await _parse(request, name))
