@@ -56,6 +56,31 @@ def _prod(xs: list[int | None]) -> int | None:
     return n
 
 
+def _receptive_fields(nodes: list[onnx.NodeProto], inits: dict[str, onnx.TensorProto],
+                      shapes: dict[str, list[int | None] | None], input_name: str) -> dict[str, RF | None]:
+    """Receptive field of every tensor, through windows (Conv, pools), shape-keeping ops and joins."""
+    rf: dict[str, RF | None] = {input_name: INPUT_RF}
+    for node in nodes:
+        a = _attrs(node)
+        ins = [x for x in node.input if x]
+        src = [rf.get(x) for x in ins if x not in inits]
+        r: RF | None = None
+        if node.op_type in ("Conv", "MaxPool", "AveragePool") and src and src[0] is not None:
+            k = list(a.get("kernel_shape") or (shapes.get(ins[1]) or [0, 0, 0, 0])[2:])
+            s = list(a.get("strides", [1] * len(k)))
+            p = list(a.get("pads", [0] * 2 * len(k)))
+            d = list(a.get("dilations", [1] * len(k)))
+            if k and all(x == 1 for x in d) and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
+                r = src[0].through(int(k[0]), int(s[0]), int(p[0]))
+        elif node.op_type in SHAPE_KEEPING and src:
+            r = src[0]
+        elif node.op_type in ("Add", "Concat", "Sum", "Max") and src and all(x is not None for x in src):
+            r = max(src, key=lambda x: x.size)  # type: ignore[union-attr]
+        for o in node.output:
+            rf[o] = r
+    return rf
+
+
 def inspect(model: onnx.ModelProto) -> Inspected:
     """Analyse a classifier graph; raises ValueError when it is not one we can show."""
     inits = {t.name: t for t in model.graph.initializer}
@@ -84,7 +109,7 @@ def inspect(model: onnx.ModelProto) -> Inspected:
             consumers[x].append(i)
     graph_outputs = {o.name for o in model.graph.output}
 
-    rf: dict[str, RF | None] = {inp.name: INPUT_RF}
+    rf = _receptive_fields(nodes, inits, shapes, inp.name)
     layers: list[LayerInfo] = []
     outputs: list[str] = []
     taken: set[int] = set()
@@ -92,22 +117,6 @@ def inspect(model: onnx.ModelProto) -> Inspected:
         a = _attrs(node)
         ins = [x for x in node.input if x]
         data_ins = [x for x in ins if x not in inits]
-        # receptive field of the node's output
-        src = [rf.get(x) for x in data_ins]
-        r: RF | None = None
-        if node.op_type in ("Conv", "MaxPool", "AveragePool") and src and src[0] is not None:
-            k = list(a.get("kernel_shape") or (shapes.get(ins[1]) or [0, 0, 0, 0])[2:])
-            s = list(a.get("strides", [1] * len(k)))
-            p = list(a.get("pads", [0] * 2 * len(k)))
-            d = list(a.get("dilations", [1] * len(k)))
-            if k and all(x == 1 for x in d) and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
-                r = src[0].through(int(k[0]), int(s[0]), int(p[0]))
-        elif node.op_type in SHAPE_KEEPING and src:
-            r = src[0]
-        elif node.op_type in ("Add", "Concat", "Sum", "Max") and src and all(x is not None for x in src):
-            r = max(src, key=lambda x: x.size)  # type: ignore[union-attr]
-        for o in node.output:
-            rf[o] = r
         if i in taken or node.op_type not in ANCHORS:
             continue
         if node.op_type in ("Add", "Concat") and len([x for x in data_ins if len(shapes.get(x) or []) == 4]) < 2:

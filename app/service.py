@@ -99,6 +99,8 @@ class Service:
 
     async def predict(self, req: PredictInput) -> dict[str, Any]:
         info = self.registry.info(req.model)
+        if info.status == "error":
+            raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
         if req.image is None and req.pixels is None:
             raise bad_input("send an image (multipart field 'image', or JSON 'image' as a data URL or base64)"
                             + (" or JSON 'pixels' (28x28 numbers in [0,1])" if info.input_kind == "digit" else ""))

@@ -93,4 +93,9 @@ def compare(request: Request, service: ServiceDep) -> Any:
                                                                 "page": "compare"})
 
 
-SAMPLES: list[dict[str, str]] = []
+SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples/LICENSE.md
+    {"file": "chelsea.jpg", "title": "cat", "credit": "Chelsea the cat, CC0 (Stefan van der Walt)"},
+    {"file": "coffee.jpg", "title": "coffee", "credit": "coffee, CC0 (Rachel Michetti)"},
+    {"file": "astronaut.jpg", "title": "astronaut", "credit": "Eileen Collins, public domain (NASA)"},
+    {"file": "rocket.jpg", "title": "rocket", "credit": "DSCOVR launch, public domain (SpaceX)"},
+]

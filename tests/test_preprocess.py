@@ -1,0 +1,71 @@
+"""Digit preprocessing the MNIST way, and photo preprocessing the ImageNet way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.errors import AppError
+from app.inference import preprocess as pre
+from tests.drawn_digits import render
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two 28x28 images (1 = identical up to brightness)."""
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@pytest.fixture
+def base() -> np.ndarray:
+    return pre.mnistify(render(3))
+
+
+def test_mnist_geometry(base: np.ndarray) -> None:
+    assert base.shape == (28, 28) and 0 <= base.min() and base.max() <= 1
+    ys, xs = np.nonzero(base > 0.05)
+    assert max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 <= 21  # fits the 20x20 box (+ a pixel of blur)
+    total = base.sum()
+    cy = (base.sum(1) * np.arange(28)).sum() / total
+    cx = (base.sum(0) * np.arange(28)).sum() / total
+    assert abs(cy - 13.5) <= 0.75 and abs(cx - 13.5) <= 0.75  # centred by centre of mass
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [dict(dx=0.2, dy=-0.15), dict(dx=-0.1, dy=0.12), dict(scale=0.4), dict(scale=0.9), dict(width=10),
+     dict(width=34), dict(scale=0.5, dx=0.25, dy=0.25, width=16)],
+)
+def test_shifted_scaled_thick_thin_preprocess_alike(base: np.ndarray, variant: dict) -> None:
+    assert _close(pre.mnistify(render(3, **variant)), base) > 0.75
+
+
+def test_dark_ink_on_paper_is_inverted(base: np.ndarray) -> None:
+    paper = 0.9 - 0.8 * render(3)  # grey-white paper, dark ink
+    assert _close(pre.mnistify(paper), base) > 0.95
+
+
+def test_small_canvas_and_pixels_agree(base: np.ndarray) -> None:
+    small = np.asarray(Image.fromarray((render(3) * 255).astype(np.uint8)).resize((28, 28), Image.BILINEAR)) / 255
+    assert _close(pre.mnistify(small), base) > 0.8
+
+
+@pytest.mark.parametrize("blank", [np.zeros((280, 280)), np.ones((50, 50)), np.full((28, 28), 0.5)])
+def test_empty_canvas_asks_for_a_digit(blank: np.ndarray) -> None:
+    with pytest.raises(AppError, match="draw a digit first") as e:
+        pre.mnistify(blank)
+    assert e.value.status == 422
+
+
+def test_digit_tensor_pads_and_normalises(base: np.ndarray) -> None:
+    x = pre.digit_tensor(base)
+    assert x.shape == (1, 1, 32, 32)
+    assert np.allclose(x[0, 0, :2], -pre.MNIST_MEAN / pre.MNIST_STD)
+
+
+def test_photo_resize_crop_normalise() -> None:
+    img = Image.new("RGB", (640, 480), (124, 116, 104))  # the ImageNet mean colour
+    x = pre.photo(img, [3, 224, 224], (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert x.shape == (1, 3, 224, 224) and np.abs(x).max() < 0.02
+    x = pre.photo(img, [3, 227, 227], (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert x.shape == (1, 3, 227, 227)
