@@ -155,11 +155,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.errors import AppError
+
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args))
     except KeyError as exc:
         print(f"convscope: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except AppError as exc:
+        print(f"convscope: {exc.message}", file=sys.stderr)
         return 2
 
 

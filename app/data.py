@@ -53,7 +53,7 @@ def load() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         path.unlink()
         raise RuntimeError(f"{path} has sha256 {digest}, expected {SHA256}; removed it, run again")
     with gzip.open(path, "rb") as f:
-        splits = pickle.load(f, encoding="latin1")  # noqa: S301 -- a pinned file from a pinned wheel
+        splits = pickle.load(f, encoding="latin1")
     out = {}
     for name, (x, y) in zip(("train", "valid", "test"), splits, strict=True):
         out[name] = (np.asarray(x, np.float32).reshape(-1, 28, 28), np.asarray(y, np.int64))

@@ -93,7 +93,7 @@ def inspect(model: onnx.ModelProto) -> Inspected:
         raise ValueError(f"input {inp.name!r} is not a 4-D image tensor (N, C, H, W)")
     try:
         inferred = shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
-    except Exception as exc:  # noqa: BLE001 -- shape inference is best effort
+    except Exception as exc:
         raise ValueError(f"shape inference failed: {exc}") from exc
     shapes: dict[str, list[int | None] | None] = {}
     for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):

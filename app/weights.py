@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from app.nets.spec import BN, Conv, Linear, Net, Op
 from app.analysis import op_forward
+from app.nets.spec import BN, Conv, Linear, Net, Op
 
 Weights = dict[str, np.ndarray]
 

@@ -31,7 +31,7 @@ def _photo(h: int = 300, w: int = 400) -> bytes:
     return _png((rng.random((h, w, 3)) * 255).astype(np.uint8))
 
 
-def assert_error(r, status: int) -> dict:  # noqa: ANN001
+def assert_error(r, status: int) -> dict:
     assert r.status_code == status, r.text
     body = r.json()
     assert set(body) == {"error"} and set(body["error"]) == {"status", "code", "message"}
@@ -39,16 +39,16 @@ def assert_error(r, status: int) -> dict:  # noqa: ANN001
     return body["error"]
 
 
-def test_healthz(client) -> None:  # noqa: ANN001
+def test_healthz(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_after_eager_lenet(client) -> None:  # noqa: ANN001
+def test_readyz_after_eager_lenet(client) -> None:
     r = client.get("/readyz")
     assert r.status_code == 200 and "lenet5" in r.json()["loaded"]
 
 
-def test_list_models(client) -> None:  # noqa: ANN001
+def test_list_models(client) -> None:
     models = client.get("/api/models").json()
     names = [m["name"] for m in models]
     assert set(BUILTIN_NAMES) <= set(names)
@@ -61,7 +61,7 @@ def test_list_models(client) -> None:  # noqa: ANN001
     assert by["lenet5"]["weights"] == "trained"
 
 
-def test_model_detail_and_alias(client) -> None:  # noqa: ANN001
+def test_model_detail_and_alias(client) -> None:
     d = client.get("/api/models/vgg16").json()
     assert d["name"] == "vgg16-3" and len(d["layers"]) == 21
     first = d["layers"][0]
@@ -72,13 +72,13 @@ def test_model_detail_and_alias(client) -> None:  # noqa: ANN001
     assert sum(layer["params"] for layer in d["layers"]) == d["params"]
 
 
-def test_unknown_model_is_404(client) -> None:  # noqa: ANN001
+def test_unknown_model_is_404(client) -> None:
     err = assert_error(client.get("/api/models/vgg17"), 404)
     assert "vgg17" in err["message"]
     assert_error(client.post("/predict", json={"model": "nope", "pixels": _seven()}), 404)
 
 
-def test_predict_pixels_digit(client) -> None:  # noqa: ANN001
+def test_predict_pixels_digit(client) -> None:
     r = client.post("/predict", json={"model": "lenet5", "pixels": _seven(), "top_k": 3})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -91,7 +91,7 @@ def test_predict_pixels_digit(client) -> None:  # noqa: ANN001
     assert body["timing_ms"]["total"] > 0
 
 
-def test_predict_maps_format(client) -> None:  # noqa: ANN001
+def test_predict_maps_format(client) -> None:
     r = client.post("/api/models/lenet5/predict", json={"pixels": _seven(), "activations": "maps"})
     layers = {layer["name"]: layer for layer in r.json()["layers"]}
     m = layers["C1"]["maps"]
@@ -102,12 +102,12 @@ def test_predict_maps_format(client) -> None:  # noqa: ANN001
     assert (f6["channels"], f6["height"], f6["width"]) == (1, 1, 84)
 
 
-def test_predict_none_has_no_layers(client) -> None:  # noqa: ANN001
+def test_predict_none_has_no_layers(client) -> None:
     r = client.post("/predict?activations=none", json={"model": "lenet5", "pixels": _seven()})
     assert r.status_code == 200 and r.json()["layers"] == []
 
 
-def test_predict_multipart_photo_vgg_like(client) -> None:  # noqa: ANN001
+def test_predict_multipart_photo_vgg_like(client) -> None:
     r = client.post("/predict", data={"model": "resnet18", "top_k": "5"},
                     files={"image": ("p.png", _photo(), "image/png")})
     assert r.status_code == 200, r.text
@@ -117,7 +117,7 @@ def test_predict_multipart_photo_vgg_like(client) -> None:  # noqa: ANN001
     assert body["layers"][0]["shape"] == [64, 112, 112]
 
 
-def test_predict_data_url_digit_image(client) -> None:  # noqa: ANN001
+def test_predict_data_url_digit_image(client) -> None:
     a = (np.array(_seven()) * 255).astype(np.uint8)
     url = "data:image/png;base64," + base64.b64encode(_png(np.kron(a, np.ones((10, 10), np.uint8)))).decode()
     r = client.post("/predict", json={"model": "lenet5", "image": url})
@@ -144,28 +144,28 @@ def test_predict_data_url_digit_image(client) -> None:  # noqa: ANN001
         ({"data": {"model": "lenet5"}, "files": {"picture": ("a.png", b"x", "image/png")}}, 422),
     ],
 )
-def test_predict_errors(client, kwargs: dict, status: int) -> None:  # noqa: ANN001
+def test_predict_errors(client, kwargs: dict, status: int) -> None:
     assert_error(client.post("/predict", **kwargs), status)
     # and the server keeps serving
     assert client.post("/predict", json={"model": "lenet5", "pixels": _seven()}).status_code == 200
 
 
-def test_blank_canvas_says_draw_a_digit(client) -> None:  # noqa: ANN001
+def test_blank_canvas_says_draw_a_digit(client) -> None:
     err = assert_error(client.post("/predict", json={"model": "lenet5", "pixels": [[0.0] * 28] * 28}), 422)
     assert "draw a digit" in err["message"]
 
 
-def test_body_over_limit_is_413(client) -> None:  # noqa: ANN001
+def test_body_over_limit_is_413(client) -> None:
     big = b"0" * (10 * 1024 * 1024 + 1)
     assert_error(client.post("/predict", content=big, headers={"content-type": "application/json"}), 413)
 
 
-def test_unknown_route_and_method(client) -> None:  # noqa: ANN001
+def test_unknown_route_and_method(client) -> None:
     assert_error(client.get("/api/nothing"), 404)
     assert_error(client.get("/predict"), 405)
 
 
-def test_openapi_documents_predict(client) -> None:  # noqa: ANN001
+def test_openapi_documents_predict(client) -> None:
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(body)

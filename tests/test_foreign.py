@@ -14,11 +14,11 @@ from app.main import create_app
 from tests.foreign import tiny_resnet
 
 
-def _client(models_dir):  # noqa: ANN001, ANN202
+def _client(models_dir):
     return TestClient(create_app(Settings.from_env(models_dir=models_dir, eager=())), raise_server_exceptions=False)
 
 
-def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) -> None:  # noqa: ANN001
+def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) -> None:
     path = tiny_resnet(models_dir / "tiny.onnx")
     with _client(models_dir) as c:
         listed = {m["name"]: m for m in c.get("/api/models").json()}
@@ -34,8 +34,9 @@ def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) ->
         assert d["layers"][2]["macs"] == 16 * 16 * 8 * 8 * 9 and d["layers"][6]["macs"] == 80
 
         # shapes in the table == shapes onnxruntime produces for the exposed tensors
-        from app.onnx_inspect import expose
         import onnx
+
+        from app.onnx_inspect import expose
 
         m = expose(onnx.load(str(path)), [layer["name"] for layer in d["layers"]])
         sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -46,7 +47,8 @@ def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) ->
 
         buf = io.BytesIO()
         Image.new("RGB", (64, 48), (200, 10, 10)).save(buf, "PNG")
-        r = c.post("/predict", data={"model": "tiny", "activations": "maps"}, files={"image": ("x.png", buf.getvalue())})
+        files = {"image": ("x.png", buf.getvalue())}
+        r = c.post("/predict", data={"model": "tiny", "activations": "maps"}, files=files)
         assert r.status_code == 200, r.text
         body = r.json()
         assert abs(sum(t["probability"] for t in body["top_k"]) - 1) < 1e-5 or len(body["top_k"]) == 5
@@ -55,7 +57,7 @@ def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) ->
         assert "tiny" in c.get("/").text
 
 
-def test_broken_file_is_reported_and_others_keep_serving(models_dir) -> None:  # noqa: ANN001
+def test_broken_file_is_reported_and_others_keep_serving(models_dir) -> None:
     (models_dir / "broken.onnx").write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\n")
     with _client(models_dir) as c:
         listed = {m["name"]: m for m in c.get("/api/models").json()}

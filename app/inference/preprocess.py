@@ -48,7 +48,7 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
             raise AppError(413, "too_many_pixels", f"the image is too large to decode: {exc}") from exc
         except Image.DecompressionBombWarning as exc:
             raise AppError(413, "too_many_pixels", f"the image is too large to decode: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 -- PIL raises many types for bad files
+        except Exception as exc:
             raise AppError(415, "unsupported_image", "the file is not an image in an accepted format "
                            f"({', '.join(sorted(ALLOWED_FORMATS))})") from exc
         w, h = img.size
@@ -77,7 +77,7 @@ def _flatten(img: Image.Image) -> Image.Image:
         a = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
         return Image.fromarray(np.clip(a / hi * 255, 0, 255).astype(np.uint8), "L")
-    if img.mode == "P" and "transparency" in img.info or img.mode in ("PA", "LA", "RGBA"):
+    if (img.mode == "P" and "transparency" in img.info) or img.mode in ("PA", "LA", "RGBA"):
         rgba = img.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, rgba).convert("RGB")
@@ -130,7 +130,7 @@ def mnistify(a: np.ndarray) -> np.ndarray:
     total = box.sum()
     cy = (box.sum(1) * np.arange(nh)).sum() / total
     cx = (box.sum(0) * np.arange(nw)).sum() / total
-    top, left = int(round(13.5 - cy)), int(round(13.5 - cx))
+    top, left = round(13.5 - cy), round(13.5 - cx)
     top, left = min(max(top, 0), 28 - nh), min(max(left, 0), 28 - nw)
     out = np.zeros((28, 28), np.float32)
     out[top:top + nh, left:left + nw] = box

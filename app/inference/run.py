@@ -3,7 +3,7 @@
 Maps format (``activations=maps``), per layer: ``{"offset", "channels", "total_channels",
 "height", "width", "downsample", "min": [...], "max": [...], "data"}`` where ``data`` is base64
 of ``channels*height*width`` bytes, channel-major, row-major; byte ``v`` of channel ``c`` stands
-for ``min[c] + v/255 * (max[c] - min[c])``. Fully connected layers are one channel of 1 x N.
+for ``min[c] + v/255 * (max[c] - min[c])``. Vectors (fully connected layers, Cx1x1 maps) are one channel of 1 x N.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def summary(a: np.ndarray) -> dict[str, float]:
 
 def encode_maps(a: np.ndarray, opts: MapOptions) -> dict[str, Any]:
     """(C, H, W) or (N,) activation -> the compact 8-bit form described above."""
-    if a.ndim == 1:
+    if a.ndim == 1 or (a.ndim == 3 and a.shape[1:] == (1, 1)):  # a vector: one 1 x N strip
         a = a.reshape(1, 1, -1)
     elif a.ndim == 2:
         a = a[None]

@@ -54,7 +54,7 @@ async def _parse(request: Request, model: str | None) -> PredictInput:
             form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS) + 4, max_part_size=1024 * 1024)
         except AppError:
             raise
-        except Exception as exc:  # noqa: BLE001 -- the multipart parser's many error types
+        except Exception as exc:
             raise bad_input(f"the multipart body could not be read: {exc}", 400, "bad_multipart") from exc
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
@@ -113,8 +113,9 @@ _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or J
         "(`none`, `summary`, `maps`), `map_offset`, `map_channels`, `map_size`, `layers`.")
 
 
-@router.post("/predict", response_model=PredictResponse, responses=ERRORS, response_model_exclude_none=True, summary="Predict",
-             description=_DOC + " The model is `model` in the body or query.", openapi_extra={"requestBody": _PREDICT_BODY})
+@router.post("/predict", response_model=PredictResponse, responses=ERRORS, response_model_exclude_none=True,
+             summary="Predict", description=_DOC + " The model is `model` in the body or query.",
+             openapi_extra={"requestBody": _PREDICT_BODY})
 async def predict(request: Request, service: ServiceDep) -> dict[str, Any]:
     return await service.predict(await _parse(request, None))
 

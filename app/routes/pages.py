@@ -26,7 +26,26 @@ def _fmt(n: int | float | None) -> str:
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 
+def _ops(ops: list[str]) -> str:
+    """Conv, BatchNormalization, Relu, Conv, ... -> 'Conv→BN→Relu ×2 → Conv→BN → Add→Relu' for people."""
+    short = [{"BatchNormalization": "BN", "GlobalAveragePool": "GAP"}.get(o, o) for o in ops]
+    parts: list[str] = []
+    i = 0
+    while i < len(short):
+        if short[i:i + 3] == ["Conv", "BN", "Relu"]:
+            n = 1
+            while short[i + 3 * n:i + 3 * n + 3] == ["Conv", "BN", "Relu"]:
+                n += 1
+            parts.append("Conv→BN→Relu" + (f" ×{n}" if n > 1 else ""))
+            i += 3 * n
+        else:
+            parts.append(short[i])
+            i += 1
+    return " → ".join(parts)
+
+
 templates.env.filters["si"] = _fmt
+templates.env.filters["ops"] = _ops
 templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"
 
 

@@ -1,0 +1,59 @@
+"""The drawing pad in real headless Chromium: draw digits with the mouse, read #prediction."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import canvas_painted
+from tests.drawn_digits import TEMPLATES
+
+pytestmark = pytest.mark.browser
+
+
+def _draw(page, digit: int, scale: float = 0.7) -> None:
+    box = page.locator("#pad").bounding_box()
+    size = box["width"] * scale
+    ox = box["x"] + (box["width"] - size) / 2
+    oy = box["y"] + (box["height"] - size) / 2
+    for stroke in TEMPLATES[digit]:
+        x, y = stroke[0]
+        page.mouse.move(ox + x * size, oy + y * size)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(ox + x * size, oy + y * size, steps=2)
+        page.mouse.up()
+
+
+@pytest.mark.parametrize("digit", [0, 1, 2, 3, 4, 5, 7])
+def test_draw_digit_is_recognised(server: str, page, digit: int) -> None:
+    page.goto(server + "/draw")
+    _draw(page, digit)
+    page.wait_for_function("document.getElementById('prediction').textContent.length === 1", timeout=10000)
+    page.wait_for_function("document.querySelectorAll('#layers canvas.map').length > 0")
+    assert page.text_content("#prediction") == str(digit)
+    # every layer painted: C1's six 28x28 maps among them
+    sections = page.locator("#layers section.layer")
+    assert sections.count() == 7
+    assert page.locator("section[data-layer='C1'] canvas.map").count() == 6
+    assert canvas_painted(page, "section[data-layer='C1'] canvas.map")
+    assert page.locator("#seen").get_attribute("src").startswith("data:image/png")
+    assert page.console_errors == []
+
+
+def test_clear_and_blank(server: str, page) -> None:
+    page.goto(server + "/draw")
+    _draw(page, 1)
+    page.wait_for_function("document.getElementById('prediction').textContent.length === 1", timeout=10000)
+    page.click("#clear")
+    assert page.text_content("#prediction") == ""
+    assert page.locator("#layers canvas").count() == 0
+    assert page.console_errors == []
+
+
+def test_pad_at_phone_width(server: str, browser) -> None:
+    ctx = browser.new_context(viewport={"width": 375, "height": 740}, has_touch=True)
+    pg = ctx.new_page()
+    pg.goto(server + "/draw")
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 380
+    assert pg.locator("#pad").is_visible() and pg.locator("#clear").is_visible()
+    ctx.close()

@@ -1,0 +1,68 @@
+"""Gallery, explorer and comparison pages in real headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import nets
+from app.analysis import analyse
+from app.nets import vgg
+from tests.browser.conftest import canvas_painted
+
+pytestmark = pytest.mark.browser
+
+
+def test_gallery(server: str, page) -> None:
+    page.goto(server + "/")
+    names = page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => c.dataset.name)")
+    assert set(nets.BUILTIN_NAMES) | {"tiny"} <= set(names)  # the foreign file too
+    assert page.locator(".card[data-name='vgg16-3'] .badge.untrained").count() == 1
+    assert page.locator(".card[data-name='lenet5'] a[href='/draw']").count() == 1
+    assert page.title().startswith("Gallery")
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("name", ["vgg16-3", "resnet50"])
+def test_explorer_runs_a_sample_photo(server: str, page, name: str) -> None:
+    page.goto(f"{server}/models/{name}")
+    rows = page.locator("#layer-table tbody tr")
+    assert rows.count() == len(analyse(nets.get(name)))
+    assert page.locator("#diagram svg rect").count() == rows.count()
+    page.click(".sample >> nth=0")  # the cat
+    page.wait_for_function("document.querySelectorAll('#layers canvas.map').length > 0", timeout=60000)
+    assert page.locator("#topk li").count() == 5
+    first = page.locator("#layers section.layer").first
+    assert canvas_painted(page, "#layers section.layer canvas.map")
+    assert first.locator("canvas.map").count() == 16  # first page of 64 channels
+    first.locator("button.more").click()  # and the next page on demand
+    page.wait_for_function("document.querySelector('#layers section.layer').querySelectorAll('canvas.map').length > 16")
+    size = int(page.evaluate("document.body.dataset.transferBytes"))
+    assert size < 2_000_000
+    assert page.console_errors == []
+
+
+def test_foreign_file_explorer(server: str, page) -> None:
+    page.goto(server + "/models/tiny")
+    assert page.locator("#layer-table tbody tr").count() == 7
+    shapes = page.eval_on_selector_all("#layer-table tbody tr td:nth-child(4)", "tds => tds.map(t => t.textContent)")
+    assert shapes[0] == "8×32×32" and shapes[-1] == "10"
+    assert page.console_errors == []
+
+
+def test_compare(server: str, page) -> None:
+    page.goto(server + "/compare")
+    # the VGG table, drawn from the definitions: conv rows per column equal each config's convs
+    cols = page.eval_on_selector_all("#vgg-table tr.cfg-row", "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    for j, name in enumerate(vgg.variants):
+        cfg = vgg.cfgs[vgg.variants[name][0]]
+        want = [("LRN" if v == "LRN" else f"conv{v[1]}-{v[0]}" if isinstance(v, tuple) else f"conv3-{v}")
+                for v in cfg if v != "M"]
+        assert [r[j] for r in cols if r[j]] == want
+    params = page.eval_on_selector_all("#vgg-table tfoot td", "tds => tds.map(t => +t.dataset.params)")
+    assert params == [132_863_336, 132_863_336, 133_047_848, 133_638_952, 138_357_544, 143_667_240]
+    # VGG16-1 vs VGG16-3: exactly the three 1x1-vs-3x3 convs
+    page.wait_for_selector("#diff")
+    diff = page.eval_on_selector_all("#diff tbody tr", "rs => rs.map(r => r.cells[0].textContent)")
+    assert diff == ["conv3_3", "conv4_3", "conv5_3"]
+    assert page.locator("#chart circle").count() >= 14
+    assert page.console_errors == []
