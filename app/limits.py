@@ -4,6 +4,7 @@ chunked bodies that declare no Content-Length."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,8 +16,8 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] | None = None) -> None:
+        self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,7 +34,7 @@ class BodyLimit:
                 await self._reply(send, 400, "bad_request", "the Content-Length header is not a valid length")
                 return
             if n > self.max_bytes:
-                await self._reply(send, 413, "too_large", self._msg(n))
+                await self._reject(send, self._msg(n))
                 return
         seen = 0
         started = False
@@ -57,7 +58,12 @@ class BodyLimit:
             await self.app(scope, limited, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reply(send, 413, "too_large", self._msg(seen))
+                await self._reject(send, self._msg(seen))
+
+    async def _reject(self, send: Send, message: str) -> None:
+        if self.on_reject:
+            self.on_reject()
+        await self._reply(send, 413, "too_large", message)
 
     def _msg(self, n: int) -> str:
         return f"the request body is {n:,}+ bytes; the limit is {self.max_bytes:,}"

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__, errors
 from app.config import ROOT, Settings
 from app.limits import BodyLimit
+from app.metrics import Metrics, RequestMetrics
 from app.routes import api, health, pages
 from app.service import Service
 
@@ -22,10 +23,11 @@ configurations and ResNet, on your own input. Every error is JSON of one shape:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings)
+        service = Service(settings, metrics)
         app.state.service = service
         await service.start()
         try:
@@ -39,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.metrics = metrics
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       on_reject=lambda: metrics.rejected.labels("too_large").inc())
+    app.add_middleware(RequestMetrics, metrics=metrics)
     logging.getLogger("convscope").setLevel(logging.INFO)
     return app

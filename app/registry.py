@@ -80,6 +80,8 @@ class ModelSource(Protocol):
     """A source of one servable model (Netron-style: built-in definition or foreign file)."""
 
     info: ModelInfo
+    path: Path
+    signature: tuple[int, int] | None
 
     def onnx_path(self) -> Path:
         """A file onnxruntime can load with every layer exposed; may build it first."""
@@ -104,6 +106,7 @@ class BuiltinSource:
         self.settings = settings
         self.path = settings.models_dir / f"{name}.onnx"
         self._lock = threading.Lock()
+        self.signature = signature(self.path)
         card: dict[str, Any] = {}
         cp = card_path(settings.models_dir, name)
         if self.path.exists() and cp.exists():
@@ -129,6 +132,7 @@ class BuiltinSource:
                     raise AppError(503, "not_built", f"{self.path.name} is not built; run `convscope build "
                                    f"{self.net.name}`")
                 write_builtin(self.net.name, self.settings.models_dir)
+                self.signature = signature(self.path)
             return self.path
 
 
@@ -157,11 +161,42 @@ def save_model(model: onnx.ModelProto, path: Path) -> Path:
     return path
 
 
+def signature(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of a file, or None when it is gone: how a change on disk is noticed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def check_file(path: Path, model: onnx.ModelProto) -> None:
+    """Refuse a model file that is a symlink out of its folder, or whose external data lies
+    outside its folder or behind a symlink (ValueError naming the tensor and the path)."""
+    folder = path.parent.resolve()
+    if path.is_symlink() and folder not in path.resolve().parents:
+        raise ValueError(f"{path.name} is a symlink to {path.resolve()}, outside the models directory")
+    for t in model.graph.initializer:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        target = folder / loc
+        if not loc or Path(loc).is_absolute() or ".." in Path(loc).parts:
+            raise ValueError(f"tensor {t.name!r}: external data location {loc!r} must be a plain relative path")
+        if target.is_symlink():
+            raise ValueError(f"tensor {t.name!r}: external data {loc!r} is a symlink; refused")
+        if folder not in target.resolve().parents:
+            raise ValueError(f"tensor {t.name!r}: external data {loc!r} lies outside {folder}")
+        if not target.is_file():
+            raise ValueError(f"tensor {t.name!r}: external data file {loc!r} is missing")
+
+
 class FileSource:
     """A foreign .onnx file: introspected once; layer outputs added by graph edit into a side file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.signature = signature(path)
         name = path.stem
         self.exposed = path.with_name(f".{name}.convscope.onnx")
         self.info = ModelInfo(name=name, title=name, family="ONNX file", year=None, source="file",
@@ -169,6 +204,8 @@ class FileSource:
                               layers=[], outputs=[])
         try:
             model = onnx.load(str(path), load_external_data=False)
+            check_file(path, model)
+            onnx.checker.check_model(model)  # unknown ops and opsets are caught here, not at first use
             found = inspect(model)
         except Exception as exc:
             self.info.status, self.info.error = "error", f"{path.name}: {exc}"
@@ -191,7 +228,9 @@ class FileSource:
             info.mean, info.std = (0.0,), (1.0,)
 
     def onnx_path(self) -> Path:
-        if not self.exposed.exists() or self.exposed.stat().st_mtime < self.path.stat().st_mtime:
+        if signature(self.path) != self.signature:
+            raise AppError(503, "model_unavailable", f"{self.path.name} changed on disk; it is being reloaded")
+        if not self.exposed.exists() or self.exposed.stat().st_mtime_ns < (self.signature or (0, 0))[0]:
             save_model(expose(self._model, self.info.outputs), self.exposed)
         return self.exposed
 
@@ -213,14 +252,69 @@ class Registry:
         self.scan()
 
     def scan(self) -> None:
-        d = self.settings.models_dir
         sources: dict[str, ModelSource] = {name: BuiltinSource(name, self.settings) for name in nets.BUILTIN_NAMES}
-        if d.is_dir():
-            for path in sorted(d.glob("*.onnx")):
-                if path.name.startswith(".") or path.stem in sources or path.stem in nets.ALIASES:
-                    continue
-                sources[path.stem] = FileSource(path)
+        for path in self._foreign_files():
+            sources[path.stem] = FileSource(path)
         self.sources = sources
+        self._scanned = time.monotonic()
+
+    def _foreign_files(self) -> list[Path]:
+        d = self.settings.models_dir
+        if not d.is_dir():
+            return []
+        return [p for p in sorted(d.glob("*.onnx"))
+                if not p.name.startswith(".") and p.stem not in nets.BUILTIN_NAMES and p.stem not in nets.ALIASES]
+
+    def refresh(self, min_interval_s: float = 0.0) -> None:
+        """Notice files added, removed or replaced in the models directory since the last look.
+
+        A removed file's model becomes unavailable. A replaced file is reloaded; if the new file
+        is broken, the previous good session keeps serving and the model reports why."""
+        if time.monotonic() - self._scanned < min_interval_s:
+            return
+        self._scanned = time.monotonic()
+        present = {p.stem: p for p in self._foreign_files()}
+        for name, path in present.items():
+            if name not in self.sources:
+                self.sources[name] = FileSource(path)
+        for name in list(self.sources):
+            self.check(name)
+
+    def check(self, name: str) -> None:
+        """Compare one model's file with what was loaded; reload, or mark it unavailable."""
+        src = self.sources[name]
+        sig = signature(src.path)
+        if sig == src.signature:
+            return
+        if isinstance(src, BuiltinSource):  # rebuilt or re-imported: read its card again, load lazily
+            self._drop(name)
+            self.sources[name] = BuiltinSource(name, self.settings)
+            return
+        if sig is None:
+            self._drop(name)
+            src.signature = None
+            src.info.status, src.info.error = "error", f"{src.path.name} was deleted"
+            return
+        fresh = FileSource(src.path)
+        held = name in self._sessions
+        if held and fresh.info.status != "error":
+            try:
+                sess = ort.InferenceSession(str(fresh.onnx_path()), self._options(), providers=providers())
+            except Exception as exc:
+                fresh.info.status, fresh.info.error = "error", f"{src.path.name}: could not load: {exc}"
+            else:
+                with self._lock:
+                    self._sessions[name] = (sess, self._sessions[name][1])
+                fresh.info.status = "loaded"
+        if held and fresh.info.status == "error":  # a failed reload keeps the previous good session
+            src.signature = sig
+            src.info.error = f"reload failed, still serving the previous version: {fresh.info.error}"
+            return
+        self.sources[name] = fresh
+
+    def _drop(self, name: str) -> None:
+        with self._lock:
+            self._sessions.pop(name, None)
 
     def names(self) -> list[str]:
         return list(self.sources)
@@ -245,6 +339,8 @@ class Registry:
         """The model's session, created on first use (blocking: call it off the event loop)."""
         src = self.get(name)
         key = src.info.name
+        self.check(key)
+        src = self.sources[key]
         with self._lock:
             if key in self._sessions:
                 self._sessions.move_to_end(key)

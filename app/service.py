@@ -17,6 +17,7 @@ from app.config import Settings
 from app.errors import AppError, bad_input
 from app.inference import preprocess as pre
 from app.inference.run import MapOptions, Timer, answer, run
+from app.metrics import Metrics
 from app.registry import ModelInfo, Registry
 
 
@@ -37,13 +38,13 @@ class Overloaded(AppError):
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.registry = Registry(settings)
         self.pool = ThreadPoolExecutor(max_workers=settings.max_concurrent + 2, thread_name_prefix="infer")
         self._sem: asyncio.Semaphore | None = None
         self.waiting = 0
-        self.rejected = 0
 
     async def start(self) -> None:
         self._sem = asyncio.Semaphore(self.settings.max_concurrent)
@@ -62,13 +63,15 @@ class Service:
         """Admit a request to inference, or 503 when the slots and the queue are full."""
         assert self._sem is not None, "Service.start() was not awaited"
         if self._sem.locked() and self.waiting >= self.settings.max_queue:
-            self.rejected += 1
+            self.metrics.rejected.labels("overloaded").inc()
             raise Overloaded()
         self.waiting += 1
+        self.metrics.queue.set(self.waiting)
         try:
             await self._sem.acquire()
         finally:
             self.waiting -= 1
+            self.metrics.queue.set(self.waiting)
         try:
             yield
         finally:
@@ -118,9 +121,11 @@ class Service:
                 opts.terminate = True  # onnxruntime stops the run; the slot is freed below
                 with contextlib.suppress(Exception):
                     await fut
+                self.metrics.rejected.labels("timeout").inc()
                 raise AppError(504, "timeout", f"the inference took longer than "
                                f"{self.settings.inference_timeout_s:g} s and was stopped") from None
             timer.lap("inference")
+            self.metrics.latency.labels(info.name).observe(timer.ms["inference"] / 1000)
         result = answer(info, prob, outs, req.top_k, req.activations, req.maps)
         timer.lap("postprocess")
         return {"model": info.name, "weights": info.weights, "input": seen, **result, "timing_ms": timer.done()}

@@ -37,6 +37,7 @@ _PREDICT_BODY = {
 
 @router.get("/api/models", response_model=list[ModelSummary], summary="Every servable model")
 def list_models(service: ServiceDep) -> list[dict[str, Any]]:
+    service.registry.refresh(min_interval_s=1.0)  # files dropped in, removed or replaced
     return [src.info.summary() for src in service.registry.sources.values()]
 
 
@@ -73,7 +74,9 @@ async def _parse(request: Request, model: str | None) -> PredictInput:
         body = await request.body()
         try:
             data = json.loads(body)
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            raise bad_input("the JSON body is nested too deeply", 400, "bad_json") from None
+        except ValueError as exc:
             raise bad_input(f"the body is not valid JSON ({exc})", 400, "bad_json") from exc
         if not isinstance(data, dict):
             raise bad_input("the JSON body must be an object like {\"model\": \"lenet5\", \"image\": \"data:...\"}")

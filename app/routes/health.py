@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.routes.deps import ServiceDep
 
@@ -23,3 +24,12 @@ def readyz(service: ServiceDep) -> Any:
     missing = [n for n in service.settings.eager if n not in loaded]
     body = {"status": "ready" if not missing else "starting", "loaded": sorted(loaded), "waiting_for": missing}
     return JSONResponse(body, 200 if not missing else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics(service: ServiceDep) -> Response:
+    m = service.metrics
+    m.loaded.set(len(service.registry.loaded()))
+    m.cache_bytes.set(service.registry.memory_bytes())
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

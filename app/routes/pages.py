@@ -51,6 +51,7 @@ templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"
 
 @router.get("/", response_class=HTMLResponse)
 def gallery(request: Request, service: ServiceDep) -> Any:
+    service.registry.refresh(min_interval_s=1.0)
     models = [src.info.summary() for src in service.registry.sources.values()]
     return templates.TemplateResponse(request, "index.html", {"models": models, "page": "index"})
 
