@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -72,8 +72,9 @@ class PredictJSON(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = Field(None, description="model name, e.g. lenet5 or vgg16-3 (or in the path)")
     image: str | None = Field(None, description="a data URL ('data:image/png;base64,...') or plain base64")
-    pixels: list[list[StrictFloat | StrictInt]] | None = Field(
-        None, description="28x28 numbers in [0,1], white ink on black", max_length=28)
+    pixels: list[Annotated[list[Annotated[StrictFloat | StrictInt, Field(ge=0, le=1)]],
+                            Field(min_length=28, max_length=28)]] | None = Field(
+        None, description="28x28 numbers in [0,1], white ink on black", min_length=28, max_length=28)
     top_k: int = Field(5, ge=1, le=1000)
     activations: Activations = "summary"
     map_offset: int = Field(0, ge=0, description="first channel of each layer's maps")
