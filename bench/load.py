@@ -88,7 +88,8 @@ async def run_load(url: str, body: dict, seconds: float, concurrency: int, max_r
     wall = time.perf_counter() - t0
     lat = sorted(latencies)
     return {"requests": len(lat), "wall_s": round(wall, 2), "rps": round(len(lat) / wall, 1),
-            "p50_ms": round(statistics.median(lat) * 1000, 2), "p99_ms": round(lat[int(0.99 * (len(lat) - 1))] * 1000, 2),
+            "p50_ms": round(statistics.median(lat) * 1000, 2),
+            "p99_ms": round(lat[int(0.99 * (len(lat) - 1))] * 1000, 2),
             "statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": errors}
 
 

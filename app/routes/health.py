@@ -18,7 +18,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the eager models are loaded", response_model=None)
+@router.get("/readyz", summary="Readiness: the eager models are loaded", response_model=None,
+            responses={503: {"description": "still loading the eager models"}})
 def readyz(service: ServiceDep) -> Any:
     loaded = set(service.registry.loaded())
     missing = [n for n in service.settings.eager if n not in loaded]
