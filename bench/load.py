@@ -19,13 +19,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def rss_mb(pid: int) -> float:
@@ -93,6 +97,25 @@ async def run_load(url: str, body: dict, seconds: float, concurrency: int, max_r
             "statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": errors}
 
 
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: works even where the caller's thread runs a loop
+    (Playwright's sync API does, in a test session)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60)
@@ -110,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                                            "CONVSCOPE_MAX_QUEUE": a.max_queue})
         try:
             body = digit_body(a.model)
-            asyncio.run(run_load(url, body, a.warmup, a.concurrency, a.max_requests))
+            run_async(run_load(url, body, a.warmup, a.concurrency, a.max_requests))
             rss0 = rss_mb(proc.pid)
-            res = asyncio.run(run_load(url, body, a.seconds, a.concurrency, a.max_requests))
+            res = run_async(run_load(url, body, a.seconds, a.concurrency, a.max_requests))
             rss1 = rss_mb(proc.pid)
         finally:
             proc.terminate()

@@ -16,6 +16,7 @@ from onnx import helper
 import app.service as service_mod
 from app.config import Settings
 from app.main import create_app
+from bench.load import run_async
 from tests.foreign import tiny_resnet
 from tests.test_hostile import GOOD, PHOTO
 
@@ -138,7 +139,7 @@ def _slow_run(monkeypatch, seconds: float) -> None:
 def test_overload_gets_503_and_admitted_requests_complete(models_dir, monkeypatch) -> None:
     _slow_run(monkeypatch, 0.3)
     app = create_app(Settings.from_env(models_dir=models_dir, max_concurrent=1, max_queue=2))
-    rs = asyncio.run(_burst(app, 8))
+    rs = run_async(_burst(app, 8))
     codes = sorted(r.status_code for r in rs)
     assert codes == [200] * 3 + [503] * 5, codes
     for r in rs:
