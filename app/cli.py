@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.registry import card_path, write_builtin
+    from app.registry import card_path, file_bytes, write_builtin
 
     d = _models_dir(args)
     names = [nets.canonical(n) for n in (args.names or nets.BUILTIN_NAMES)]
@@ -49,7 +49,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         bar.set_postfix(model=n)
         t = time.perf_counter()
         write_builtin(n, d, seed=args.seed)
-        bar.write(f"{n}: wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
+        bar.write(f"{n}: wrote {path} ({file_bytes(path) / 1e6:.1f} MB with its weights) in "
+                  f"{time.perf_counter() - t:.1f} s")
     return 0
 
 

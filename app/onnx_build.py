@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
@@ -20,6 +20,7 @@ from app.analysis import analyse, op_forward, totals
 from app.nets.spec import BN, LRN, Conv, Flatten, GlobalAvgPool, Linear, MaxPool, Net, Op, ReLU
 from app.weights import Weights, check_weights
 
+ALIGN = 4096
 OPSET = 17
 IR_VERSION = 8  # readable by onnxruntime >= 1.10
 INPUT = "input"
@@ -28,14 +29,28 @@ META_KEY = "convscope"
 
 
 class _Graph:
-    def __init__(self, weights: Weights) -> None:
+    def __init__(self, weights: Weights, data: BinaryIO | None, location: str) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.weights = weights
+        self.data, self.location = data, location
         self.count = 0
 
     def init(self, name: str) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(self.weights[name], np.float32), name))
+        a = np.ascontiguousarray(self.weights[name], np.float32)
+        if self.data is None:
+            self.inits.append(numpy_helper.from_array(a, name))
+            return name
+        # external data: the bytes go straight to the data file, page-aligned so they can be mapped
+        offset = self.data.seek(0, 2)
+        pad = -offset % ALIGN
+        self.data.write(b"\0" * pad)
+        self.data.write(memoryview(a).cast("B"))
+        t = onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=a.shape,
+                             data_location=TensorProto.EXTERNAL)
+        for k, v in (("location", self.location), ("offset", str(offset + pad)), ("length", str(a.nbytes))):
+            t.external_data.add(key=k, value=v)
+        self.inits.append(t)
         return name
 
     def node(self, op_type: str, inputs: list[str], scope: str, out: str | None = None, **attrs: Any) -> str:
@@ -90,10 +105,15 @@ def metadata(net: Net, weights_source: str, extra: dict[str, Any] | None = None)
 
 
 def build(net: Net, weights: Weights, weights_source: str = "untrained",
-          extra_meta: dict[str, Any] | None = None) -> onnx.ModelProto:
-    """The ONNX model of ``net`` with ``weights``; passes onnx.checker."""
+          extra_meta: dict[str, Any] | None = None, data: BinaryIO | None = None,
+          data_location: str = "") -> onnx.ModelProto:
+    """The ONNX model of ``net`` with ``weights``, checked by onnx.checker.
+
+    With ``data`` (a binary file open for writing) the weights are written there as ONNX
+    external data named ``data_location`` (relative to the model file) instead of inside the
+    model: a 550 MB VGG is then written in about a second and the model proto stays small."""
     check_weights(net, weights)
-    g = _Graph(weights)
+    g = _Graph(weights, data, data_location)
     x, shape = INPUT, net.input_shape
     outputs: list[tuple[str, tuple[int, ...]]] = []
     for stage in net.stages:
@@ -127,7 +147,8 @@ def build(net: Net, weights: Weights, weights_source: str = "untrained",
                               producer_name="convscope", ir_version=IR_VERSION)
     model.doc_string = f"{net.title}: {net.description}"
     helper.set_model_props(model, {META_KEY: json.dumps(metadata(net, weights_source, extra_meta))})
-    onnx.checker.check_model(model)
+    if data is None:  # with external data the file is checked once written (app.registry.write_model)
+        onnx.checker.check_model(model)
     return model
 
 

@@ -137,23 +137,45 @@ class BuiltinSource:
 
 
 def write_builtin(name: str, models_dir: Path, seed: int = 0) -> Path:
-    """Build a built-in model with seeded untrained weights and write it atomically."""
-    from app.onnx_build import build
-    from app.weights import he_init
+    """Build a built-in model with seeded untrained weights, its weights as external data
+    (NAME.onnx.data beside NAME.onnx), and write both atomically."""
+    from app.weights import HeWeights
 
     net = nets.get(name)
-    model = build(net, he_init(net, seed), "untrained", {"seed": seed})
-    return save_model(model, models_dir / f"{net.name}.onnx")
+    return write_model(net, HeWeights(net, seed), models_dir, "untrained", {"seed": seed})
 
 
-def save_model(model: onnx.ModelProto, path: Path) -> Path:
-    """Write via a temporary file and rename, so a crash never leaves half a model behind."""
+def write_model(net: nets.Net, weights: Any, models_dir: Path, source: str,
+                extra_meta: dict[str, Any] | None = None) -> Path:
+    """Write NAME.onnx (+ NAME.onnx.data) via temporary files and renames: never half a model."""
+    from app.onnx_build import build
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / f"{net.name}.onnx"
+    data_path = models_dir / f"{net.name}.onnx.data"
+    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=f".{net.name}.", suffix=".data.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            model = build(net, weights, source, extra_meta, data=f, data_location=data_path.name)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, data_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return save_model(model, path, check=True)
+
+
+def save_model(model: onnx.ModelProto, path: Path, check: bool = False) -> Path:
+    """Write via a temporary file and rename, so a crash never leaves half a model behind;
+    with ``check``, onnx.checker reads the written file (external data included) first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(model.SerializeToString())
         os.chmod(tmp, 0o644)  # mkstemp makes files private; a model file is for everyone to read
+        if check:
+            onnx.checker.check_model(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -233,6 +255,20 @@ class FileSource:
         if not self.exposed.exists() or self.exposed.stat().st_mtime_ns < (self.signature or (0, 0))[0]:
             save_model(expose(self._model, self.info.outputs), self.exposed)
         return self.exposed
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux; 0 elsewhere)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def file_bytes(path: Path) -> int:
+    """A model's size on disk, its external data file included."""
+    data = path.with_name(path.name + ".data")
+    return path.stat().st_size + (data.stat().st_size if data.exists() else 0)
 
 
 def providers() -> list[str]:
@@ -355,6 +391,7 @@ class Registry:
             t0 = time.perf_counter()
             try:
                 path = src.onnx_path()
+                rss0 = rss_bytes()
                 sess = ort.InferenceSession(str(path), self._options(), providers=providers())
             except AppError:
                 raise
@@ -362,7 +399,8 @@ class Registry:
                 src.info.status, src.info.error = "error", f"{key}: could not load: {exc}"
                 log.warning("model %s failed to load: %s", key, exc)
                 raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {exc}") from exc
-            cost = int(path.stat().st_size * 1.25) + (8 << 20)
+            # what the session holds: measured growth of the process, at least the weights on disk
+            cost = max(rss_bytes() - rss0, file_bytes(path)) + (8 << 20)
             with self._lock:
                 self._sessions[key] = (sess, cost)
                 src.info.status = "loaded"

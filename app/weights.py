@@ -7,13 +7,15 @@ so imported checkpoints map onto a definition by key.
 from __future__ import annotations
 
 import math
+import zlib
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
 from app.analysis import op_forward
 from app.nets.spec import BN, Conv, Linear, Net, Op
 
-Weights = dict[str, np.ndarray]
+Weights = Mapping[str, np.ndarray]
 
 
 def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...], str]]:
@@ -55,29 +57,53 @@ def weight_shapes(net: Net) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def he_init(net: Net, seed: int = 0) -> Weights:
-    """Deterministic He-normal weights, zero biases, and batch norms that pass activations on.
+class HeWeights(Mapping[str, np.ndarray]):
+    """Deterministic He-initialised weights (uniform), zero biases, and batch norms that pass activations on,
+    generated one tensor at a time on access (a 550 MB VGG never sits in memory twice).
 
-    The last batch norm of each residual branch is scaled by 1/sqrt(number of blocks) so the
-    residual sum grows by about e over the whole network instead of doubling per block:
-    activations stay finite and readable at every depth of an untrained ResNet-152.
+    Each tensor's random stream is seeded by (seed, crc32 of its name), so a tensor does not
+    depend on the order of access. The last batch norm of each residual branch is scaled by
+    1/sqrt(number of blocks) so the residual sum grows by about e over the whole network
+    instead of doubling per block: activations stay finite and readable at every depth of an
+    untrained ResNet-152.
     """
-    rng = np.random.default_rng(seed)
-    blocks = sum(1 for st in net.stages if st.shortcut is not None)
-    last_bn = {stage.param_keys()[sum(isinstance(o, Conv | BN | Linear) for o in stage.ops) - 1]
-               for stage in net.stages if stage.shortcut is not None}
-    w: Weights = {}
-    for name, shape in weight_shapes(net).items():
+
+    def __init__(self, net: Net, seed: int = 0) -> None:
+        self.shapes = weight_shapes(net)
+        self.seed = seed
+        self.blocks = sum(1 for st in net.stages if st.shortcut is not None)
+        self.last_bn = {stage.param_keys()[sum(isinstance(o, Conv | BN | Linear) for o in stage.ops) - 1]
+                        for stage in net.stages if stage.shortcut is not None}
+
+    def shape_of(self, name: str) -> tuple[int, ...]:
+        return self.shapes[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        shape = self.shapes[name]
         key, _, kind = name.rpartition(".")
         if kind == "weight" and len(shape) > 1:
-            fan_in = int(np.prod(shape[1:]))
-            w[name] = rng.standard_normal(shape, dtype=np.float32) * np.float32(math.sqrt(2.0 / fan_in))
-        elif kind in ("weight", "running_var"):  # BN scale and variance
-            scale = 1.0 / math.sqrt(blocks) if (kind == "weight" and key in last_bn) else 1.0
-            w[name] = np.full(shape, scale, dtype=np.float32)
-        else:  # biases, BN shift and mean
-            w[name] = np.zeros(shape, dtype=np.float32)
-    return w
+            # He (Kaiming) uniform: U(-b, b), b = sqrt(6 / fan_in), variance 2 / fan_in as He-normal,
+            # and uniform draws are ~2x faster than normal ones (VGG's 138M weights in ~2 s)
+            rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+            a = rng.random(shape, dtype=np.float32)
+            a -= np.float32(0.5)
+            a *= np.float32(2 * math.sqrt(6.0 / int(np.prod(shape[1:]))))
+            return a
+        if kind in ("weight", "running_var"):  # BN scale and variance
+            scale = 1.0 / math.sqrt(self.blocks) if (kind == "weight" and key in self.last_bn) else 1.0
+            return np.full(shape, scale, dtype=np.float32)
+        return np.zeros(shape, dtype=np.float32)  # biases, BN shift and mean
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.shapes)
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+
+def he_init(net: Net, seed: int = 0) -> dict[str, np.ndarray]:
+    """All of ``HeWeights`` as a plain dict."""
+    return dict(HeWeights(net, seed))
 
 
 def check_weights(net: Net, weights: Weights) -> None:
@@ -86,7 +112,8 @@ def check_weights(net: Net, weights: Weights) -> None:
     for name, shape in want.items():
         if name not in weights:
             raise ValueError(f"{net.name}: missing weight {name!r} (shape {list(shape)})")
-        got = tuple(weights[name].shape)
+        shape_of = getattr(weights, "shape_of", None)
+        got = tuple(shape_of(name) if shape_of else weights[name].shape)
         if got != shape:
             raise ValueError(f"{net.name}: weight {name!r} has shape {list(got)}, expected {list(shape)}")
     extra = sorted(set(weights) - set(want))
