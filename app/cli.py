@@ -24,7 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(models_dir=args.models_dir)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, access_log=args.access_log)
     return 0
 
 
@@ -123,6 +123,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if acc >= args.min_accuracy else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app.bench import main as bench
+
+    bench(args.models or None, quick=args.quick, out=args.out, http=not args.no_http)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convscope", description="See how a convolutional network works, "
                                 "layer by layer.")
@@ -139,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8000)
     sp.add_argument("--log-level", default="info")
+    sp.add_argument("--access-log", action="store_true", help="log every request (off: /metrics counts them)")
     sp = add("build", cmd_build, "write ONNX files for built-in models (seeded, untrained weights)")
     sp.add_argument("names", nargs="*", help=f"models to build (default: all): {', '.join(nets.BUILTIN_NAMES)}")
     sp.add_argument("--force", action="store_true", help="rebuild files that exist")
@@ -149,6 +157,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("name", choices=["lenet5"])
     sp.add_argument("--epochs", type=int, default=12)
     sp.add_argument("--seed", type=int, default=0)
+    sp = add("bench", cmd_bench, "measure speed side by side with baselines; prints tables, writes JSON")
+    sp.add_argument("--models", nargs="*", help="models for the engine section (default: all; --quick: 4)")
+    sp.add_argument("--quick", action="store_true", help="4 models, fewer repetitions, shorter loads")
+    sp.add_argument("--no-http", action="store_true", help="skip the server, cold-start and memory sections")
+    sp.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/bench-TIME.json)")
     sp = add("eval", cmd_eval, "accuracy of lenet5.onnx on the 10,000 MNIST test images")
     sp.add_argument("name", choices=["lenet5"])
     sp.add_argument("--min-accuracy", type=float, default=0.99, help="exit 1 below this (default 0.99)")

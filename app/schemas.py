@@ -78,8 +78,8 @@ class PredictJSON(BaseModel):
     top_k: int = Field(5, ge=1, le=1000)
     activations: Activations = "summary"
     map_offset: int = Field(0, ge=0, description="first channel of each layer's maps")
-    map_channels: int = Field(64, ge=1, le=4096, description="channels per layer in maps")
-    map_size: int = Field(64, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
+    map_channels: int = Field(16, ge=1, le=4096, description="channels per layer in maps")
+    map_size: int = Field(56, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
     layers: list[str] | None = Field(None, description="only these layers' maps (all when absent)")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import math
 import re
 import warnings
 
@@ -144,16 +143,19 @@ def digit_tensor(mnist28: np.ndarray) -> np.ndarray:
 
 
 def pixels(value: object) -> np.ndarray:
-    """Validate a 28x28 nested list of numbers in [0, 1] (422 otherwise)."""
-    if not isinstance(value, list) or len(value) != 28:
-        raise bad_input("pixels must be a list of 28 rows of 28 numbers in [0, 1]")
-    for i, row in enumerate(value):
-        if not isinstance(row, list) or len(row) != 28:
-            raise bad_input(f"pixels row {i} must be a list of 28 numbers")
-        for v in row:
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 0 <= v <= 1:
-                raise bad_input(f"pixels row {i} holds {v!r}; every value must be a finite number in [0, 1]")
-    return np.asarray(value, dtype=np.float32)
+    """Validate a 28x28 nested list of numbers in [0, 1] (422 otherwise), vectorised."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError):  # ragged rows
+        a = np.asarray([], dtype=object)
+    if a.shape != (28, 28):
+        raise bad_input(f"pixels must be 28 rows of 28 numbers in [0, 1]; got shape {list(a.shape) or 'ragged'}")
+    if a.dtype.kind not in "iuf":  # strings, booleans, nested lists, None
+        raise bad_input("pixels must hold numbers only (no strings, booleans or nested lists)")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+        raise bad_input("every pixel must be a finite number in [0, 1] (white ink = 1 on black = 0)")
+    return a
 
 
 def png_data_url(a: np.ndarray) -> str:

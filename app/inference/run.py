@@ -24,8 +24,8 @@ from app.registry import ModelInfo
 @dataclass(frozen=True)
 class MapOptions:
     offset: int = 0  # first channel sent
-    channels: int = 64  # how many channels per layer
-    size: int = 64  # largest side sent; bigger maps are average-pooled down
+    channels: int = 16  # how many channels per layer
+    size: int = 56  # largest side sent; bigger maps are average-pooled down
     layers: tuple[str, ...] = ()  # only these layers (all when empty)
 
 

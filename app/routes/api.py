@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -119,12 +120,13 @@ _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or J
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS, response_model_exclude_none=True,
              summary="Predict", description=_DOC + " The model is `model` in the body or query.",
              openapi_extra={"requestBody": _PREDICT_BODY})
-async def predict(request: Request, service: ServiceDep) -> dict[str, Any]:
-    return await service.predict(await _parse(request, None))
+async def predict(request: Request, service: ServiceDep) -> JSONResponse:
+    # returned as a response: FastAPI then skips re-validating megabytes of maps (the model is for the docs)
+    return JSONResponse(await service.predict(await _parse(request, None)))
 
 
 @router.post("/api/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
              response_model_exclude_none=True,
              summary="Predict with a named model", description=_DOC, openapi_extra={"requestBody": _PREDICT_BODY})
-async def predict_named(name: str, request: Request, service: ServiceDep) -> dict[str, Any]:
-    return await service.predict(await _parse(request, name))
+async def predict_named(name: str, request: Request, service: ServiceDep) -> JSONResponse:
+    return JSONResponse(await service.predict(await _parse(request, name)))
