@@ -371,6 +371,17 @@ class Registry:
     def memory_bytes(self) -> int:
         return sum(cost for _, cost in self._sessions.values())
 
+    def cached(self, name: str) -> ort.InferenceSession | None:
+        """The model's session if it is loaded and its file unchanged (cheap: no thread needed)."""
+        src = self.get(name)
+        entry = self._sessions.get(src.info.name)
+        if entry is None or signature(src.path) != src.signature:
+            return None
+        with self._lock:
+            if src.info.name in self._sessions:
+                self._sessions.move_to_end(src.info.name)
+        return entry[0]
+
     def session(self, name: str) -> ort.InferenceSession:
         """The model's session, created on first use (blocking: call it off the event loop)."""
         src = self.get(name)

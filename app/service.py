@@ -92,7 +92,7 @@ class Service:
             x = pre.digit_tensor(m)
             if list(x.shape[1:]) != [d for d in info.input_shape]:
                 raise bad_input(f"{info.name} expects input {info.input_shape}; digits are 1x32x32")
-            return x, {"shape": list(x.shape[1:]), "image": pre.png_data_url(m), "size": [28, 28]}
+            return x, {"shape": list(x.shape[1:]), "image": pre.data_url(m), "size": [28, 28]}
         if req.pixels is not None:
             raise bad_input(f"{info.name} takes photos, not a 28x28 pixel array; send an image "
                             "(multipart field 'image' or JSON 'image' as a data URL)")
@@ -100,9 +100,10 @@ class Service:
             raise bad_input(f"{info.name} has an input of unknown size {info.input_shape}; it cannot be run")
         img = pre.open_image(req.image or b"", self.settings.max_image_pixels)
         x = pre.photo(img, [int(d) for d in info.input_shape], info.mean, info.std)  # type: ignore[arg-type]
-        m, s = np.asarray(info.mean).reshape(-1, 1, 1), np.asarray(info.std).reshape(-1, 1, 1)
+        m = np.asarray(info.mean, np.float32).reshape(-1, 1, 1)
+        s = np.asarray(info.std, np.float32).reshape(-1, 1, 1)
         seen = np.clip(x[0] * s + m, 0, 1)
-        return x, {"shape": list(x.shape[1:]), "image": pre.png_data_url(seen)}
+        return x, {"shape": list(x.shape[1:]), "image": pre.data_url(seen, "JPEG")}
 
     async def predict(self, req: PredictInput) -> dict[str, Any]:
         info = self.registry.info(req.model)
@@ -115,7 +116,7 @@ class Service:
         x, seen = self.prepare(info, req)
         timer.lap("preprocess")
         async with self.slot():
-            sess = await self.blocking(self.registry.session, info.name)
+            sess = self.registry.cached(info.name) or await self.blocking(self.registry.session, info.name)
             timer.lap("load")
             opts = ort.RunOptions()
             if info.name in self.small:  # microseconds of work: a thread hop would cost more than the run
