@@ -2,8 +2,11 @@
 #   docker build -t convscope .
 #   docker run -p 8000:8000 convscope
 # Build arguments:
-#   PREBUILD="vgg16-3 resnet50"  write those built-in models (untrained) into the image at build time,
-#                                 so their first request needs no build (default: none; LeNet-5 is committed)
+#   PRETRAINED="resnet50 vgg16-3"  download torchvision's published checkpoints while the image is
+#                                   built (needs internet in the builder), verify their hashes and
+#                                   import them: the image serves those models pretrained
+#   PREBUILD="vgg19 resnet152"     write those built-in models (untrained) into the image, so their
+#                                   first request needs no build (default: none; LeNet-5 is committed)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
@@ -19,8 +22,13 @@ COPY models ./models
 # editable: templates/, static/ and models/ stay beside the package, where the app looks for them
 RUN pip install --no-compile -e .
 
+ARG PRETRAINED=""
 ARG PREBUILD=""
-RUN if [ -n "$PREBUILD" ]; then convscope build $PREBUILD; fi \
+# no PyTorch needed: without it, .pth files are read by a restricted unpickler (app/importer.py)
+RUN if [ -n "$PRETRAINED" ]; then \
+        for m in $PRETRAINED; do convscope download "$m" || exit 1; done && rm -rf /root/.cache; \
+    fi \
+    && if [ -n "$PREBUILD" ]; then convscope build $PREBUILD; fi \
     && chown -R convscope:convscope /app/models
 
 USER convscope

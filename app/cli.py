@@ -1,8 +1,9 @@
-"""The `convscope` command: serve, build, info, train, eval."""
+"""The `convscope` command: serve, build, info, train, eval, import, download, bench."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -123,6 +124,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if acc >= args.min_accuracy else 1
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from app.importer import ImportError_, import_checkpoint
+
+    try:
+        card = import_checkpoint(args.name, args.checkpoint, _models_dir(args))
+    except ImportError_ as exc:
+        print(f"convscope import: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {args.checkpoint.name} as {card['name']} (sha256 {card['checkpoint_sha256'][:12]}...): "
+          f"{card['verified']}")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.importer import DEFAULT_URL_BASE, ImportError_, download
+
+    bar = tqdm(unit="B", unit_scale=True, desc=f"download {args.name}")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total or None
+        bar.update(done - bar.n)
+
+    try:
+        card = download(args.name, _models_dir(args), args.url_base or os.environ.get(
+            "CONVSCOPE_DOWNLOAD_URL", DEFAULT_URL_BASE), progress=progress)
+    except ImportError_ as exc:
+        bar.close()
+        print(f"convscope download: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    print(f"imported {card['checkpoint']} as {card['name']}: {card['verified']}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from app.bench import main as bench
 
@@ -157,6 +194,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("name", choices=["lenet5"])
     sp.add_argument("--epochs", type=int, default=12)
     sp.add_argument("--seed", type=int, default=0)
+    sp = add("import", cmd_import, "turn a torchvision-format checkpoint (.pth/.pt/.safetensors) into a trained model")
+    sp.add_argument("name", help="alexnet-torchvision, vgg11, vgg13, vgg16-3, vgg19, resnet18 ... resnet152")
+    sp.add_argument("checkpoint", type=Path)
+    sp = add("download", cmd_download, "fetch torchvision's published checkpoint, check its hash, import it")
+    sp.add_argument("name")
+    sp.add_argument("--url-base", default=None, help="where the .pth files live (default: torchvision's server, "
+                    "or $CONVSCOPE_DOWNLOAD_URL)")
     sp = add("bench", cmd_bench, "measure speed side by side with baselines; prints tables, writes JSON")
     sp.add_argument("--models", nargs="*", help="models for the engine section (default: all; --quick: 4)")
     sp.add_argument("--quick", action="store_true", help="4 models, fewer repetitions, shorter loads")

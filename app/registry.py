@@ -58,6 +58,9 @@ class ModelInfo:
     card: dict[str, Any] = field(default_factory=dict)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    pixel_range: float = 1.0  # pixels scaled to [0, pixel_range] before mean/std (255 for Caffe-style models)
+    bgr: bool = False  # channel order BGR (Caffe) instead of RGB
+    label_names: list[str] | None = None  # a foreign model's own class names (from its sidecar)
     assumed: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -68,7 +71,7 @@ class ModelInfo:
             "params": t["params"], "macs": t["macs"], "depth": t["depth"], "weights": self.weights,
             "status": self.status, "error": self.error, "description": self.description,
             "labels": self.labels, "assumed": self.assumed,
-            "sha256": self.card.get("sha256"),
+            "sha256": self.card.get("checkpoint_sha256") or self.card.get("sha256"),
         }
 
     def detail(self) -> dict[str, Any]:
@@ -248,6 +251,12 @@ class FileSource:
             info.assumed.append(f"{info.labels} labels ({n_out} outputs)")
         if info.input_kind == "digit":
             info.mean, info.std = (0.0,), (1.0,)
+        sidecar = path.with_suffix(".json")
+        if sidecar.exists():
+            try:
+                apply_sidecar(info, json.loads(sidecar.read_text()), n_out)
+            except (ValueError, TypeError, KeyError) as exc:
+                info.status, info.error = "error", f"{sidecar.name}: {exc}"
 
     def onnx_path(self) -> Path:
         if signature(self.path) != self.signature:
@@ -269,6 +278,62 @@ def file_bytes(path: Path) -> int:
     """A model's size on disk, its external data file included."""
     data = path.with_name(path.name + ".data")
     return path.stat().st_size + (data.stat().st_size if data.exists() else 0)
+
+
+def apply_sidecar(info: ModelInfo, side: dict[str, Any], n_out: int | None) -> None:
+    """NAME.json beside NAME.onnx: what the graph cannot say. Keys (all optional): title,
+    description, kind ("photo" | "digit"), input_shape [C, H, W] (NCHW), mean, std,
+    pixel_range (1 or 255), channel_order ("RGB" | "BGR"), labels ("imagenet" | "mnist" | [names])."""
+    if not isinstance(side, dict):
+        raise ValueError("must be a JSON object")
+    known = {"title", "description", "kind", "input_shape", "mean", "std", "pixel_range", "channel_order", "labels"}
+    unknown = sorted(set(side) - known)
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    info.title = str(side.get("title", info.title))
+    info.description = str(side.get("description", info.description))
+    if "kind" in side:
+        if side["kind"] not in ("photo", "digit"):
+            raise ValueError("kind must be 'photo' or 'digit'")
+        info.input_kind = side["kind"]
+    if "input_shape" in side:
+        shape = side["input_shape"]
+        if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
+            raise ValueError("input_shape must be [C, H, W] of positive integers (NCHW without the batch)")
+        if any(g is not None and g != d for g, d in zip(info.input_shape, shape, strict=False)):
+            raise ValueError(f"input_shape {shape} contradicts the graph's {info.input_shape}")
+        info.input_shape = shape
+    channels = info.input_shape[0] or 3
+    for key in ("mean", "std"):
+        if key in side:
+            v = side[key]
+            if not (isinstance(v, list) and len(v) == channels and all(isinstance(x, int | float) for x in v)):
+                raise ValueError(f"{key} must be a list of {channels} numbers")
+            if key == "std" and any(x <= 0 for x in v):
+                raise ValueError("std must be positive")
+            setattr(info, key, tuple(float(x) for x in v))
+    if "pixel_range" in side:
+        if side["pixel_range"] not in (1, 255):
+            raise ValueError("pixel_range must be 1 or 255")
+        info.pixel_range = float(side["pixel_range"])
+    if "channel_order" in side:
+        if side["channel_order"] not in ("RGB", "BGR"):
+            raise ValueError("channel_order must be 'RGB' or 'BGR'")
+        info.bgr = side["channel_order"] == "BGR"
+    if "labels" in side:
+        labels = side["labels"]
+        if labels in ("imagenet", "mnist", "index"):
+            info.labels, info.label_names = labels, None
+        elif isinstance(labels, list) and all(isinstance(x, str) for x in labels):
+            if n_out is not None and len(labels) != n_out:
+                raise ValueError(f"labels has {len(labels)} names but the model has {n_out} outputs")
+            info.labels, info.label_names = "sidecar", labels
+        else:
+            raise ValueError("labels must be 'imagenet', 'mnist', 'index' or a list of names")
+    declared = set(side)
+    info.assumed = [a for a in info.assumed if not (
+        ("normalisation" in a and {"mean", "std"} <= declared) or ("labels" in a and "labels" in declared))]
+    info.card = {"sidecar": side}
 
 
 def providers() -> list[str]:

@@ -99,10 +99,12 @@ class Service:
         if any(d is None for d in info.input_shape):
             raise bad_input(f"{info.name} has an input of unknown size {info.input_shape}; it cannot be run")
         img = pre.open_image(req.image or b"", self.settings.max_image_pixels)
-        x = pre.photo(img, [int(d) for d in info.input_shape], info.mean, info.std)  # type: ignore[arg-type]
+        x = pre.photo(img, [int(d) for d in info.input_shape], info.mean, info.std,  # type: ignore[misc]
+                      info.pixel_range, info.bgr)
         m = np.asarray(info.mean, np.float32).reshape(-1, 1, 1)
         s = np.asarray(info.std, np.float32).reshape(-1, 1, 1)
-        seen = np.clip(x[0] * s + m, 0, 1)
+        seen = np.clip((x[0] * s + m) / info.pixel_range, 0, 1)
+        seen = seen[::-1] if info.bgr and seen.shape[0] == 3 else seen
         return x, {"shape": list(x.shape[1:]), "image": pre.data_url(seen, "JPEG")}
 
     async def predict(self, req: PredictInput) -> dict[str, Any]:

@@ -90,7 +90,7 @@ class NetModule(nn.Module):
                 for name, t in list(mod.named_parameters()) + list(mod.named_buffers()):
                     if name == "num_batches_tracked":
                         continue
-                    t.copy_(torch.from_numpy(np.asarray(weights[f"{key}.{name}"])))
+                    t.copy_(torch.tensor(np.asarray(weights[f"{key}.{name}"])))
         return self
 
     def export_weights(self) -> Weights:

@@ -83,9 +83,10 @@ def _flatten(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def photo(img: Image.Image, shape: list[int], mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
-    """ImageNet convention: short side to 256 (224/227 crops), centre crop, [0,1], per-channel
-    normalisation. Returns (1, C, H, W) float32."""
+def photo(img: Image.Image, shape: list[int], mean: tuple[float, ...], std: tuple[float, ...],
+          pixel_range: float = 1.0, bgr: bool = False) -> np.ndarray:
+    """ImageNet convention: short side to 256 (224/227 crops), centre crop, [0,1] (or [0,255] for
+    Caffe-style models, optionally BGR), per-channel normalisation. Returns (1, C, H, W) float32."""
     c, h, w = shape
     img = img.convert("L" if c == 1 else "RGB")
     short = 256 if 224 <= h <= 256 else round(h / 0.875)
@@ -95,8 +96,10 @@ def photo(img: Image.Image, shape: list[int], mean: tuple[float, ...], std: tupl
     img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
     left, top = (nw - w) // 2, (nh - h) // 2
     img = img.crop((left, top, left + w, top + h))
-    a = np.asarray(img, dtype=np.float32) / 255.0
+    a = np.asarray(img, dtype=np.float32) * np.float32(pixel_range / 255.0)
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    if bgr and a.shape[0] == 3:
+        a = a[::-1]
     m = np.asarray(mean, np.float32).reshape(-1, 1, 1)
     s = np.asarray(std, np.float32).reshape(-1, 1, 1)
     return ((a - m) / s)[None].astype(np.float32)

@@ -90,7 +90,9 @@ def answer(info: ModelInfo, prob: np.ndarray, outs: dict[str, np.ndarray], top_k
                 item["maps"] = encode_maps(a, maps)
             layers.append(item)
     return {
-        "top_k": [{"index": int(i), "label": label(info.labels, int(i)), "probability": float(p[i])} for i in idx],
+        "top_k": [{"index": int(i), "probability": float(p[i]),
+                   "label": info.label_names[int(i)] if info.label_names else label(info.labels, int(i))}
+                  for i in idx],
         "layers": layers,
     }
 

@@ -1,0 +1,304 @@
+"""Pretrained weights: read a torchvision-format checkpoint (.pth/.pt through torch.load with
+weights_only=True, or .safetensors with no torch at all), map it onto a definition with exact
+key and shape checks, write the ONNX into the models directory atomically, verify it against
+the PyTorch reference when torch is installed; and `download` torchvision's published files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app import nets
+from app.weights import weight_shapes
+
+DEFAULT_URL_BASE = "https://download.pytorch.org/models/"
+# torchvision's IMAGENET1K_V1 checkpoints; the 8 hex digits are the start of the file's sha256
+TORCHVISION_FILES = {
+    "alexnet-torchvision": "alexnet-owt-7be5be79.pth",
+    "vgg11": "vgg11-8a719046.pth",
+    "vgg13": "vgg13-19584684.pth",
+    "vgg16-3": "vgg16-397923af.pth",
+    "vgg19": "vgg19-dcbb9e9d.pth",
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "resnet101": "resnet101-63fe2227.pth",
+    "resnet152": "resnet152-394f9c45.pth",
+}
+_ST_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": None, "I64": np.int64}
+
+
+class ImportError_(Exception):
+    """A checkpoint that cannot be imported; the message names the file and what was wrong."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """A .safetensors file as numpy arrays, strictly checked (header, dtypes, offsets)."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ImportError_(f"{path.name}: too short to be a safetensors file")
+        (n,) = struct.unpack("<Q", head)
+        if n > min(size - 8, 100 << 20):
+            raise ImportError_(f"{path.name}: header length {n} is impossible for a {size}-byte file (truncated?)")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError as exc:
+            raise ImportError_(f"{path.name}: the safetensors header is not JSON ({exc})") from exc
+        base = 8 + n
+        out: dict[str, np.ndarray] = {}
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = _ST_DTYPES.get(meta.get("dtype"), "unknown")
+            start, end = meta["data_offsets"]
+            if base + end > size or start > end:
+                raise ImportError_(f"{path.name}: tensor {name!r} lies past the end of the file (truncated?)")
+            f.seek(base + start)
+            raw = f.read(end - start)
+            if dtype is None:  # bfloat16: the top half of a float32
+                a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+            elif dtype == "unknown":
+                raise ImportError_(f"{path.name}: tensor {name!r} has unsupported dtype {meta.get('dtype')}")
+            else:
+                a = np.frombuffer(raw, dtype)
+            shape = tuple(meta["shape"])
+            if a.size != int(np.prod(shape)):
+                raise ImportError_(f"{path.name}: tensor {name!r} holds {a.size} values for shape {list(shape)}")
+            out[name] = a.reshape(shape)
+    return out
+
+
+_STORAGES = {"FloatStorage": np.float32, "HalfStorage": np.float16, "DoubleStorage": np.float64,
+             "LongStorage": np.int64, "IntStorage": np.int32, "BFloat16Storage": "bf16"}
+
+
+class _Storage:
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+
+
+def _rebuild_tensor(storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
+                    *_: object) -> np.ndarray:
+    item = storage.data.itemsize
+    return np.lib.stride_tricks.as_strided(storage.data[offset:], shape=size,
+                                           strides=[x * item for x in stride]).copy()
+
+
+def read_torch_zip(path: Path) -> dict[str, np.ndarray]:
+    """A torch.save() zip checkpoint read without PyTorch: a restricted unpickler that knows only
+    OrderedDict, tensor rebuilding and typed storages (anything else in the pickle is refused)."""
+    import pickle
+    import zipfile
+
+    try:
+        z = zipfile.ZipFile(path)
+        pkl = next(n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl")
+    except (zipfile.BadZipFile, StopIteration, OSError) as exc:
+        raise ImportError_(f"{path.name}: could not be read as a PyTorch checkpoint (not a torch.save zip: "
+                           f"{exc or 'no data.pkl'})") from exc
+    prefix = pkl[: -len("data.pkl")]
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) == ("collections", "OrderedDict"):
+                import collections
+
+                return collections.OrderedDict
+            if (module, name) in (("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")):
+                return _rebuild_tensor
+            if module == "torch" and name in _STORAGES:
+                return name
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a state dict")
+
+        def persistent_load(self, pid: Any) -> _Storage:
+            _, kind, key, _location, numel = pid
+            raw = z.read(f"{prefix}data/{key}")
+            dtype = _STORAGES[kind]
+            if dtype == "bf16":
+                a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+            else:
+                a = np.frombuffer(raw, dtype)
+            if a.size < numel:
+                raise pickle.UnpicklingError(f"storage {key} is truncated")
+            return _Storage(a)
+
+    try:
+        obj = Restricted(io.BytesIO(z.read(pkl))).load()
+    except Exception as exc:
+        raise ImportError_(f"{path.name}: could not be read as a PyTorch checkpoint ({exc})") from exc
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
+        raise ImportError_(f"{path.name}: not a state dict (a mapping of names to tensors); "
+                           f"found {type(obj).__name__}")
+    return dict(obj)
+
+
+def read_torch(path: Path) -> dict[str, np.ndarray]:
+    """torch.load(weights_only=True) when PyTorch is installed; the restricted zip reader otherwise."""
+    try:
+        import torch
+    except ImportError:
+        return read_torch_zip(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ImportError_(f"{path.name}: could not be read as a PyTorch checkpoint ({exc})") from exc
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ImportError_(f"{path.name}: not a state dict (a mapping of names to tensors); "
+                           f"found {type(obj).__name__}")
+    return {k: v.detach().cpu().numpy() for k, v in obj.items()}
+
+
+def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise ImportError_(f"{path}: no such file")
+    if path.suffix == ".safetensors":
+        return read_safetensors(path)
+    if path.suffix in (".pth", ".pt", ".bin", ".ckpt"):
+        return read_torch(path)
+    raise ImportError_(f"{path.name}: unknown checkpoint type; expected .pth, .pt or .safetensors")
+
+
+def map_state_dict(name: str, sd: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Keys and shapes checked exactly against the definition (torchvision's names)."""
+    want = weight_shapes(nets.get(name))
+    sd = {k.removeprefix("module."): v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
+    if not set(sd) & set(want):
+        example = next(iter(sd), "nothing")
+        raise ImportError_(f"this checkpoint is not a {name}: none of its {len(sd)} keys match "
+                           f"(it has e.g. {example!r}, {name} needs e.g. {next(iter(want))!r})")
+    for key, shape in want.items():
+        if key not in sd:
+            raise ImportError_(f"missing key {key!r} (shape {list(shape)}) for {name}")
+        if tuple(sd[key].shape) != shape:
+            raise ImportError_(f"key {key!r} has shape {list(sd[key].shape)}; {name} needs {list(shape)}")
+    extra = sorted(set(sd) - set(want))
+    if extra:
+        raise ImportError_(f"unexpected key {extra[0]!r} for {name}" + (f" (and {len(extra) - 1} more)"
+                                                                         if len(extra) > 1 else ""))
+    out = {}
+    for k in want:
+        a = np.asarray(sd[k], dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise ImportError_(f"key {k!r} holds NaN or infinite values")
+        out[k] = np.ascontiguousarray(a)
+    return out
+
+
+def verify(name: str, onnx_path: Path, weights: dict[str, np.ndarray]) -> str:
+    """Compare every layer of the written ONNX against the PyTorch reference (1e-4 of magnitude)."""
+    import onnxruntime as ort
+
+    net = nets.get(name)
+    x = np.random.default_rng(0).standard_normal((1, *net.input_shape), dtype=np.float32)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [s.name for s in net.stages]
+    got = dict(zip(names, sess.run(names, {"input": x}), strict=True))
+    try:
+        import torch
+
+        from app.torch_ref import NetModule
+    except ImportError:
+        if not all(np.isfinite(v).all() for v in got.values()):
+            raise ImportError_("the imported model produces NaN or infinite activations") from None
+        return "runs in onnxruntime; not compared with PyTorch (torch not installed)"
+    ref = NetModule(net).load_weights(weights).eval()
+    with torch.inference_mode():
+        want = ref.forward_all(torch.from_numpy(x))
+    worst = 0.0
+    for n in names:
+        e = want[n].numpy()
+        err = float(np.abs(got[n] - e).max()) / max(1.0, float(np.abs(e).max()))
+        worst = max(worst, err)
+        if err > 1e-4:
+            raise ImportError_(f"verification failed at {n}: ONNX and PyTorch differ by {err:.2e} of its magnitude")
+    return f"every layer matches PyTorch within {worst:.1e} of its magnitude"
+
+
+def import_checkpoint(name: str, checkpoint: Path, models_dir: Path, source_url: str | None = None) -> dict[str, Any]:
+    """Import, verify, then move into place: nothing half-written is ever left in ``models_dir``."""
+    from app.registry import card_path, write_model
+
+    name = nets.canonical(name)
+    net = nets.get(name)
+    weights = map_state_dict(name, read_checkpoint(checkpoint))
+    digest = sha256(checkpoint)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".import-", dir=models_dir))
+    try:
+        meta = {"checkpoint": checkpoint.name, "checkpoint_sha256": digest}
+        path = write_model(net, weights, stage, "imported", meta)
+        verified = verify(name, path, weights)
+        card = {"name": name, "weights": "imported", "checkpoint": checkpoint.name, "checkpoint_sha256": digest,
+                "source": source_url, "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "verified": verified}
+        card_path(stage, name).write_text(json.dumps(card, indent=2) + "\n")
+        for f in (f"{name}.onnx.data", f"{name}.onnx", f"{name}.card.json"):  # data first, card last
+            os.replace(stage / f, models_dir / f)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return card
+
+
+def download(name: str, models_dir: Path, url_base: str = DEFAULT_URL_BASE, cache: Path | None = None,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Fetch torchvision's checkpoint, check the hash prefix in its file name, import it."""
+    name = nets.canonical(name)
+    if name not in TORCHVISION_FILES:
+        raise ImportError_(f"torchvision publishes no checkpoint for {name}; downloadable: "
+                           f"{', '.join(TORCHVISION_FILES)}")
+    fname = TORCHVISION_FILES[name]
+    url = url_base.rstrip("/") + "/" + fname
+    cache = cache or Path(os.environ.get("CONVSCOPE_DATA_DIR", Path.home() / ".cache" / "convscope")) / "checkpoints"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / fname
+    expect = fname.rsplit("-", 1)[1].split(".")[0]
+    if not target.exists() or not sha256(target).startswith(expect):
+        tmp = target.with_suffix(".part")
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r, tmp.open("wb") as f:
+                total = int(r.headers.get("Content-Length") or 0)
+                done = 0
+                while chunk := r.read(1 << 20):
+                    f.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+        except (urllib.error.URLError, OSError) as exc:
+            tmp.unlink(missing_ok=True)
+            reason = getattr(exc, "reason", exc)
+            raise ImportError_(f"could not download {url}: {reason}. This machine may have no internet access; "
+                               f"download the file elsewhere and run `convscope import {name} FILE`") from exc
+        got = sha256(tmp)
+        if not got.startswith(expect):
+            tmp.unlink(missing_ok=True)
+            raise ImportError_(f"{fname}: sha256 {got[:16]}... does not start with {expect}, as its name promises; "
+                               "the download is corrupt or not the published file. Refused.")
+        os.replace(tmp, target)
+    return import_checkpoint(name, target, models_dir, source_url=url)

@@ -1,0 +1,238 @@
+"""Importing torchvision-format checkpoints, downloading them (from a loopback server), and
+foreign classifiers with a sidecar."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from app import importer
+from app.cli import main
+
+torch = pytest.importorskip("torch")
+from tests import tv_reference  # noqa: E402
+
+
+def save_safetensors(sd: dict, path: Path) -> None:
+    """A minimal safetensors writer (the format is a JSON header and raw little-endian bytes)."""
+    header, blobs, offset = {}, [], 0
+    for k, v in sd.items():
+        a = np.ascontiguousarray(v.detach().cpu().numpy().astype(np.float32))
+        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        blobs.append(a.tobytes())
+        offset += a.nbytes
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    path.write_bytes(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def _onnx_logits(models_dir: Path, name: str, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(str(models_dir / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    last = sess.get_outputs()[-2].name  # the last stage: logits (the last output is the softmax)
+    return sess.run([last], {"input": x})[0]
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("alexnet-torchvision", "pth"), ("vgg11", "safetensors"),
+                                           ("resnet18", "pth"), ("resnet50", "safetensors")])
+def test_import_matches_the_torchvision_layout_module(tmp_path, models_dir, name: str, fmt: str) -> None:
+    ref = tv_reference.make(name)
+    ckpt = tmp_path / f"{name}.{fmt}"
+    if fmt == "pth":
+        torch.save(ref.state_dict(), ckpt)
+    else:
+        save_safetensors(ref.state_dict(), ckpt)
+    assert main(["import", name, str(ckpt), "--models-dir", str(models_dir)]) == 0
+    card = json.loads((models_dir / f"{name}.card.json").read_text())
+    assert card["weights"] == "imported" and card["checkpoint_sha256"] == importer.sha256(ckpt)
+    x = np.random.default_rng(3).standard_normal((2, 3, 224, 224), dtype=np.float32)
+    with torch.inference_mode():
+        want = ref(torch.from_numpy(x)).numpy()
+    got = _onnx_logits(models_dir, name, x)
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, float(np.abs(want).max()))
+    # the server now reports it as imported, with the checkpoint's hash
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    with TestClient(create_app(Settings.from_env(models_dir=models_dir, eager=()))) as c:
+        m = c.get(f"/api/models/{name}").json()
+        assert m["weights"] == "imported" and m["sha256"] == card["checkpoint_sha256"]
+
+
+def _before(models_dir: Path) -> set[str]:
+    return {p.name for p in models_dir.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def r18_state() -> dict:
+    return tv_reference.make("resnet18").state_dict()
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("wrong-architecture", "not a vgg11"),
+        ("missing-key", "missing key 'layer4.1.bn2.running_var'"),
+        ("wrong-shape", "has shape [10, 512]"),
+        ("extra-key", "unexpected key 'extra.weight'"),
+        ("truncated", "could not be read"),
+        ("not-a-state-dict", "not a state dict"),
+        ("malicious-pickle", "could not be read"),
+        ("truncated-safetensors", "truncated"),
+    ],
+)
+def test_wrong_checkpoints_are_refused_cleanly(tmp_path, models_dir, r18_state, case: str, expect: str,
+                                               capsys) -> None:
+    sd = dict(r18_state)
+    target, path = "resnet18", tmp_path / "ckpt.pth"
+    if case == "wrong-architecture":
+        target = "vgg11"
+    elif case == "missing-key":
+        del sd["layer4.1.bn2.running_var"]
+    elif case == "wrong-shape":
+        sd["fc.weight"] = torch.zeros(10, 512)
+    elif case == "extra-key":
+        sd["extra.weight"] = torch.zeros(3)
+    if case == "not-a-state-dict":
+        torch.save([1, 2, 3], path)
+    elif case == "malicious-pickle":
+        import os
+        import pickle
+
+        class Evil:
+            def __reduce__(self):
+                return (os.system, ("echo pwned",))
+
+        path.write_bytes(pickle.dumps({"conv1.weight": Evil()}))
+    elif case == "truncated-safetensors":
+        path = tmp_path / "ckpt.safetensors"
+        save_safetensors(sd, path)
+        path.write_bytes(path.read_bytes()[:100_000])
+    else:
+        torch.save(sd, path)
+        if case == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    before = _before(models_dir)
+    assert main(["import", target, str(path), "--models-dir", str(models_dir)]) == 1
+    err = capsys.readouterr().err
+    assert expect in err, err
+    assert _before(models_dir) == before  # nothing half-written, no staging folder left
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield root, f"http://127.0.0.1:{srv.server_address[1]}/"
+    srv.shutdown()
+
+
+def test_download_from_loopback(file_server, models_dir, tmp_path, monkeypatch, r18_state, capsys) -> None:
+    root, url = file_server
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path / "cache"))
+    blob = tmp_path / "r18.pth"
+    torch.save(r18_state, blob)
+    digest = importer.sha256(blob)
+    # a file whose name carries the wrong hash prefix is refused, nothing imported
+    monkeypatch.setitem(importer.TORCHVISION_FILES, "resnet18", "resnet18-deadbeef.pth")
+    shutil.copy(blob, root / "resnet18-deadbeef.pth")
+    before = _before(models_dir)
+    assert main(["download", "resnet18", "--url-base", url, "--models-dir", str(models_dir)]) == 1
+    assert "does not start with deadbeef" in capsys.readouterr().err
+    assert _before(models_dir) == before
+    # the good file: downloaded, hash checked, imported
+    good = f"resnet18-{digest[:8]}.pth"
+    monkeypatch.setitem(importer.TORCHVISION_FILES, "resnet18", good)
+    shutil.copy(blob, root / good)
+    assert main(["download", "resnet18", "--url-base", url, "--models-dir", str(models_dir)]) == 0
+    card = json.loads((models_dir / "resnet18.card.json").read_text())
+    assert card["checkpoint_sha256"] == digest and card["source"] == url + good
+
+
+def test_download_connection_refused_is_plain(models_dir, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path / "cache"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    assert main(["download", "resnet18", "--url-base", f"http://127.0.0.1:{port}/",
+                 "--models-dir", str(models_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "could not download" in err and "Connection refused" in err and "no internet access" in err
+    assert main(["download", "vgg16-1", "--models-dir", str(models_dir)]) == 1
+    assert "publishes no checkpoint" in capsys.readouterr().err
+
+
+def test_foreign_classifier_with_sidecar(models_dir) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+    from tests.foreign import tiny_resnet
+    from tests.test_hostile import PHOTO
+
+    tiny_resnet(models_dir / "pets.onnx", classes=3)
+    (models_dir / "pets.json").write_text(json.dumps({
+        "title": "Pets", "labels": ["cat", "dog", "hamster"], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
+        "input_shape": [3, 32, 32]}))
+    tiny_resnet(models_dir / "plain.onnx", classes=1000)
+    tiny_resnet(models_dir / "badside.onnx")
+    (models_dir / "badside.json").write_text(json.dumps({"labels": ["only one"]}))
+    with TestClient(create_app(Settings.from_env(models_dir=models_dir, eager=()))) as c:
+        models = {m["name"]: m for m in c.get("/api/models").json()}
+        assert models["pets"]["title"] == "Pets" and models["pets"]["assumed"] == []
+        assert any("ImageNet" in a for a in models["plain"]["assumed"])
+        assert models["badside"]["status"] == "error" and "badside.json" in models["badside"]["error"]
+        r = c.post("/predict", data={"model": "pets", "top_k": "3"}, files={"image": ("x.png", PHOTO)})
+        assert sorted(t["label"] for t in r.json()["top_k"]) == ["cat", "dog", "hamster"]
+        r = c.post("/predict", data={"model": "plain"}, files={"image": ("x.png", PHOTO)})
+        from app.labels import imagenet
+
+        assert r.json()["top_k"][0]["label"] in imagenet()
+        assert "Assumed" in c.get("/models/plain").text
+
+
+def test_pth_reader_without_torch_agrees_with_torch_load(tmp_path, r18_state) -> None:
+    """The restricted zip reader (used where PyTorch is absent, e.g. the Docker image) gives exactly
+    what torch.load gives, and refuses pickles that build anything but tensors."""
+    import os
+    import pickle
+
+    path = tmp_path / "r18.pth"
+    torch.save(r18_state, path)
+    mine = importer.read_torch_zip(path)
+    assert set(mine) == set(r18_state)
+    for k, v in r18_state.items():
+        assert np.array_equal(mine[k], v.numpy()), k
+    half = {"w": torch.randn(3, 4).half(), "s": torch.arange(10.0)[2:8:2]}  # half and a strided view
+    torch.save(half, path)
+    got = importer.read_torch_zip(path)
+    assert np.array_equal(got["w"], half["w"].numpy()) and np.array_equal(got["s"], [2.0, 4.0, 6.0])
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x/data.pkl", pickle.dumps({"a": Evil()}))
+    with pytest.raises(importer.ImportError_, match="not allowed"):
+        importer.read_torch_zip(path)
