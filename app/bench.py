@@ -156,7 +156,7 @@ def engine(name: str, models_dir: Path, reps: int) -> dict[str, Any]:
 
 
 def main(models: list[str] | None = None, quick: bool = False, out: Path | None = None,
-         http: bool = True) -> dict[str, Any]:
+         http: bool = True, ray: bool = False) -> dict[str, Any]:
     from tqdm import tqdm
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -184,6 +184,10 @@ def main(models: list[str] | None = None, quick: bool = False, out: Path | None 
             from app import bench_http
 
             result.update(bench_http.run(work, quick))
+        if ray:
+            from app import bench_http
+
+            result["ray"] = bench_http.run_ray(quick)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(result)
@@ -215,6 +219,11 @@ def report(r: dict[str, Any]) -> None:
         print(_table(r["http"], [("what", "what"), ("concurrency", "c"), ("rps", "req/s"), ("p50_ms", "p50"),
                                  ("p99_ms", "p99"), ("ratio_rps", "rps vs minimal"),
                                  ("ratio_p50", "p50 vs minimal")]))
+    if "ray" in r:
+        print("\n== ray serve vs uvicorn (VGG16-3 /predict, no maps)")
+        print(_table(r["ray"], [("what", "what"), ("concurrency", "c"), ("rps", "req/s"), ("p50_ms", "p50"),
+                                ("p99_ms", "p99"), ("ready_s", "ready s"), ("non_200", "non-200")]))
+    if "http" in r:
         for k in ("in_process", "vgg_maps", "cold", "memory"):
             if k in r:
                 print(f"\n== {k}\n" + json.dumps(r[k], indent=1))

@@ -11,6 +11,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,33 @@ def _vgg_in_process(path: Path) -> float:
         s.run(names, {"input": x})
         ts.append(time.perf_counter() - t)
     return round(statistics.median(ts) * 1000, 1)
+
+
+def run_ray(quick: bool) -> list[dict[str, Any]]:
+    """VGG16-3 /predict (no maps) through plain uvicorn, then Ray Serve with 1 and 2 replicas."""
+    from bench.load import run_async, run_load
+
+    d = Path(tempfile.mkdtemp(prefix="convscope-ray-bench-"))
+    rows: list[dict[str, Any]] = []
+    photo = (ROOT / "static" / "samples" / "chelsea.jpg").read_bytes()
+    body = {"model": "vgg16-3", "image": base64.b64encode(photo).decode(), "activations": "none"}
+    seconds = 8.0 if quick else 20.0
+    try:
+        from app.registry import write_builtin
+
+        write_builtin("vgg16-3", d)
+        for label, args in (("uvicorn", []), ("ray 1 replica", ["--ray", "--replicas", "1"]),
+                            ("ray 2 replicas", ["--ray", "--replicas", "2"])):
+            proc, url, ready = _spawn(["app.cli", "serve", "--models-dir", str(d), "--log-level", "error", *args],
+                                      {"CONVSCOPE_EAGER": "lenet5,vgg16-3"})
+            try:
+                for c in (1, 4):
+                    run_async(run_load(url, body, 2.0, c, 10**6))  # warm every replica
+                    r = run_async(run_load(url, body, seconds, c, 10**6))
+                    rows.append({"what": label, "concurrency": c, "ready_s": round(ready, 1), **_pick(r)})
+            finally:
+                proc.terminate()
+                proc.wait(60)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return rows

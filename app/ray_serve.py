@@ -68,7 +68,7 @@ def _build_app() -> Any:
     return app
 
 
-def application(settings: Settings, replicas: int = 1, autoscale: tuple[int, int] | None = None,
+def application(settings: Settings, replicas: int | None = 1, autoscale: tuple[int, int] | None = None,
                 cpus_per_replica: float = 0.5, loopback: bool = True) -> Any:
     """The Serve application: Serve's admission mapped onto the app's own limits, so a replica
     holds at most max_concurrent + max_queue requests and Serve queues at most max_queue more
@@ -76,7 +76,7 @@ def application(settings: Settings, replicas: int = 1, autoscale: tuple[int, int
     from ray import serve
 
     per_replica = settings.max_concurrent + settings.max_queue
-    scaling: dict[str, Any] = {"num_replicas": replicas}
+    scaling: dict[str, Any] = {} if replicas is None else {"num_replicas": replicas}
     if autoscale:
         lo, hi = autoscale
         scaling = {"autoscaling_config": {"min_replicas": lo, "max_replicas": hi,
@@ -91,7 +91,7 @@ def application(settings: Settings, replicas: int = 1, autoscale: tuple[int, int
     env["CONVSCOPE_RAY_LOOPBACK"] = "1" if loopback else "0"
     deployment = serve.deployment(
         Convscope, name="convscope", max_ongoing_requests=per_replica,
-        max_queued_requests=settings.max_queue * max(replicas, autoscale[1] if autoscale else 1),
+        max_queued_requests=settings.max_queue * max(replicas or 1, autoscale[1] if autoscale else 1),
         ray_actor_options={"num_cpus": cpus_per_replica, "runtime_env": {"env_vars": env}},
         health_check_period_s=5, **scaling)
     return deployment.bind()
@@ -132,3 +132,9 @@ def serve_forever(settings: Settings, host: str, port: int, replicas: int, autos
             if temp:
                 shutil.rmtree(temp, ignore_errors=True)
     return 0
+
+
+def cluster_app(args: dict[str, str] | None = None) -> Any:
+    """Import path for `serve run` / `serve deploy` / KubeRay (deploy/): replica counts come from
+    the config file; settings from CONVSCOPE_* variables in its runtime_env."""
+    return application(Settings.from_env(), replicas=None, loopback=False)

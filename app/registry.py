@@ -7,7 +7,6 @@ the start-up scan found in the models directory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -89,14 +88,6 @@ class ModelSource(Protocol):
     def onnx_path(self) -> Path:
         """A file onnxruntime can load with every layer exposed; may build it first."""
         ...
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def card_path(models_dir: Path, name: str) -> Path:
