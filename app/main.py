@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__, errors
 from app.config import ROOT, Settings
@@ -21,6 +23,25 @@ from app.service import Service
 DESCRIPTION = """See how a convolutional network works, layer by layer: LeNet-5, AlexNet, six VGG
 configurations and ResNet, on your own input. Every error is JSON of one shape:
 `{"error": {"status", "code", "message"}}`."""
+
+
+class ReplicaHeader:
+    """Pure ASGI: every HTTP response says which process (or Ray Serve replica) served it."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def tagged(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                msg["headers"] = [*msg.get("headers", []), (b"x-convscope-replica", self.state.replica.encode())]
+            await send(msg)
+
+        await self.app(scope, receive, tagged)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,15 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.state.metrics = metrics
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
-
-    @app.middleware("http")
-    async def replica_header(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers["x-convscope-replica"] = app.state.replica
-        return response
-
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(ReplicaHeader, state=app.state)  # outermost: even a 413 says who answered
     logging.getLogger("convscope").setLevel(logging.INFO)
     return app
