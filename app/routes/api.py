@@ -11,10 +11,12 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.errors import AppError, bad_input
+from app.inference.preprocess import decode_base64
 from app.inference.run import MapOptions
+from app.limits import BodyTooLarge
 from app.routes.deps import ServiceDep
 from app.schemas import ErrorResponse, ModelDetail, ModelSummary, PredictJSON, PredictResponse
-from app.service import PredictInput
+from app.service import PredictInput, Service
 
 router = APIRouter(tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -47,14 +49,15 @@ def model_detail(name: str, service: ServiceDep) -> dict[str, Any]:
     return service.registry.info(name).detail()
 
 
-async def _parse(request: Request, model: str | None) -> PredictInput:
+async def _parse(request: Request, service: Service, model: str | None) -> PredictInput:
+    """Multipart, JSON or query parameters -> one validated PredictInput (4xx with a message otherwise)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fields: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in _FORM_FIELDS}
     image: bytes | None = None
     if ctype == "multipart/form-data":
         try:
             form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS) + 4, max_part_size=1024 * 1024)
-        except AppError:
+        except (AppError, BodyTooLarge):  # BodyTooLarge becomes a 413 in app.limits.BodyLimit
             raise
         except Exception as exc:
             raise bad_input(f"the multipart body could not be read: {exc}", 400, "bad_multipart") from exc
@@ -67,10 +70,6 @@ async def _parse(request: Request, model: str | None) -> PredictInput:
                 fields[key] = value
             else:
                 raise bad_input(f"unexpected form field {key!r}; accepted: {', '.join(sorted(_FORM_FIELDS))}")
-        if isinstance(fields.get("layers"), str):
-            fields["layers"] = [x for x in fields["layers"].split(",") if x]
-        if "image" in fields:  # a text field named image: treat as base64 / data URL
-            pass
     elif ctype == "application/json":
         body = await request.body()
         try:
@@ -98,17 +97,11 @@ async def _parse(request: Request, model: str | None) -> PredictInput:
     if p.image is not None:
         if image is not None:
             raise bad_input("send the image once: as a file or as base64, not both")
-        image = pre_decode(p.image, request)
+        image = decode_base64(p.image, service.settings.max_body_bytes)
     if image is not None and p.pixels is not None:
         raise bad_input("send either an image or pixels, not both")
     maps = MapOptions(p.map_offset, p.map_channels, p.map_size, tuple(p.layers or ()))
     return PredictInput(name, image, p.pixels, p.top_k, p.activations, maps)
-
-
-def pre_decode(text: str, request: Request) -> bytes:
-    from app.inference.preprocess import decode_base64
-
-    return decode_base64(text, request.app.state.service.settings.max_body_bytes)
 
 
 _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or JSON with `image` "
@@ -122,11 +115,11 @@ _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or J
              openapi_extra={"requestBody": _PREDICT_BODY})
 async def predict(request: Request, service: ServiceDep) -> JSONResponse:
     # returned as a response: FastAPI then skips re-validating megabytes of maps (the model is for the docs)
-    return JSONResponse(await service.predict(await _parse(request, None)))
+    return JSONResponse(await service.predict(await _parse(request, service, None)))
 
 
 @router.post("/api/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
              response_model_exclude_none=True,
              summary="Predict with a named model", description=_DOC, openapi_extra={"requestBody": _PREDICT_BODY})
 async def predict_named(name: str, request: Request, service: ServiceDep) -> JSONResponse:
-    return JSONResponse(await service.predict(await _parse(request, name)))
+    return JSONResponse(await service.predict(await _parse(request, service, name)))
