@@ -10,13 +10,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def tiny_resnet(path: Path, classes: int = 10, size: int = 32) -> Path:
+def tiny_resnet(path: Path, classes: int = 10, size: int = 32, channels: int = 3) -> Path:
     rng = np.random.default_rng(0)
 
     def t(name: str, *shape: int, scale: float = 0.2) -> onnx.TensorProto:
         return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
 
-    inits = [t("w1", 8, 3, 3, 3), t("b1", 8), t("g", 8, scale=0.1), t("beta", 8), t("mu", 8),
+    inits = [t("w1", 8, channels, 3, 3), t("b1", 8), t("g", 8, scale=0.1), t("beta", 8), t("mu", 8),
              numpy_helper.from_array(np.ones(8, np.float32), "var"),
              t("w2", 8, 8, 3, 3), t("w3", 8, 8, 3, 3), t("fc_w", classes, 8), t("fc_b", classes)]
     n = helper.make_node
@@ -36,7 +36,7 @@ def tiny_resnet(path: Path, classes: int = 10, size: int = 32) -> Path:
         n("Softmax", ["logits"], ["probs"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["batch", 3, size, size])],
+        nodes, "tiny", [helper.make_tensor_value_info("data", TensorProto.FLOAT, ["batch", channels, size, size])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", classes])], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     onnx.checker.check_model(model)

@@ -67,3 +67,16 @@ def test_broken_file_is_reported_and_others_keep_serving(models_dir) -> None:
         px = np.zeros((28, 28))
         px[4:24, 13:15] = 1
         assert c.post("/predict", json={"model": "lenet5", "pixels": px.tolist()}).status_code == 200
+
+
+def test_foreign_digit_model_28x28(models_dir) -> None:
+    """An MNIST-style foreign model (1x28x28 input, like the ONNX zoo's) gets MNIST preprocessing."""
+    tiny_resnet(models_dir / "digits.onnx", classes=10, size=28, channels=1)
+    with _client(models_dir) as c:
+        m = {x["name"]: x for x in c.get("/api/models").json()}["digits"]
+        assert m["input_kind"] == "digit" and m["labels"] == "mnist"
+        px = np.zeros((28, 28))
+        px[4:24, 13:15] = 1
+        r = c.post("/predict", json={"model": "digits", "pixels": px.tolist(), "top_k": 10})
+        assert r.status_code == 200, r.text
+        assert sorted(t["label"] for t in r.json()["top_k"]) == [str(i) for i in range(10)]
