@@ -11,14 +11,18 @@ from __future__ import annotations
 import base64
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
+from app.analysis import LayerInfo
 from app.labels import label
 from app.registry import ModelInfo
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="summarise")
 
 
 @dataclass(frozen=True)
@@ -81,14 +85,20 @@ def answer(info: ModelInfo, prob: np.ndarray, outs: dict[str, np.ndarray], top_k
     p = prob[0]
     k = min(top_k, p.shape[0])
     idx = np.argsort(-p, kind="stable")[:k]
-    layers = []
+    layers: list[dict[str, Any]] = []
     if activations != "none":
-        for layer, tensor in zip(info.layers, info.outputs, strict=True):
+        def one(pair: tuple[LayerInfo, str]) -> dict[str, Any]:
+            layer, tensor = pair
             a = outs[tensor][0]
             item: dict[str, Any] = {"name": layer.name, "shape": list(a.shape), **summary(a)}
             if activations == "maps" and (not maps.layers or layer.name in maps.layers):
                 item["maps"] = encode_maps(a, maps)
-            layers.append(item)
+            return item
+
+        pairs = list(zip(info.layers, info.outputs, strict=True))
+        big = sum(outs[t][0].size for t in info.outputs) > 1_000_000
+        # numpy reductions release the GIL: big networks' layers are summarised on two threads
+        layers = list(_POOL.map(one, pairs)) if big else [one(p) for p in pairs]
     return {
         "top_k": [{"index": int(i), "probability": float(p[i]),
                    "label": info.label_names[int(i)] if info.label_names else label(info.labels, int(i))}
