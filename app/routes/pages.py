@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.analysis import totals
+from app import nets
+from app.analysis import analyse, totals
 from app.config import ROOT
 from app.nets import vgg
 from app.routes.deps import ServiceDep
@@ -72,8 +73,6 @@ def explorer(name: str, request: Request, service: ServiceDep) -> Any:
 
 def vgg_table() -> dict[str, Any]:
     """The paper's Table 1, from the config lists: one column per configuration, rows aligned by block."""
-    from app import nets
-
     names = list(vgg.variants)
     cols = {n: vgg.cfgs[vgg.variants[n][0]] for n in names}
     blocks: dict[str, list[list[str]]] = {}
@@ -91,7 +90,6 @@ def vgg_table() -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for b in range(5):
         height = max(len(blocks[n][b]) for n in names)
-        rows.append({"kind": "group", "label": f"block {b + 1}"})
         for r in range(height):
             cells = []
             for n in names:
@@ -101,7 +99,7 @@ def vgg_table() -> dict[str, Any]:
         rows.append({"kind": "pool", "label": "maxpool"})
     for fc in ("FC-4096", "FC-4096", "FC-1000", "soft-max"):
         rows.append({"kind": "pool", "label": fc})
-    params = [totals(__import__("app.analysis", fromlist=["analyse"]).analyse(nets.get(n)))["params"] for n in names]
+    params = [totals(analyse(nets.get(n)))["params"] for n in names]
     return {"names": names, "configs": [vgg.variants[n][0] for n in names],
             "depths": [vgg.variants[n][1] for n in names], "rows": rows, "params": params}
 
