@@ -17,18 +17,19 @@ function diagram() {
   let x = 10;
   const H = 150, mid = 80;
   const items = [];
+  const k = layers.length < 12 ? 4 : layers.length < 30 ? 2 : 1; // small networks get wider blocks
   for (const [i, l] of layers.entries()) {
     const s = l.output_shape || [1];
     const side = s.length === 3 ? s[1] : 1;
     const ch = s[0] || 1;
     const h = s.length === 3 ? Math.max(6, Math.min(H - 20, 8 + Math.sqrt(side) * 8)) : Math.max(6, Math.min(H - 20, Math.log2(ch + 1) * 8));
-    const w = s.length === 3 ? Math.max(4, Math.log2(ch + 1) * 2.2) : 6;
+    const w = (s.length === 3 ? Math.max(4, Math.log2(ch + 1) * 2.2) : 6) * k;
     items.push({ i, l, x, w, h });
-    x += w + (l.kind === "block" ? 6 : 10);
+    x += w + (l.kind === "block" ? 6 : 10) * k;
   }
-  svg.setAttribute("viewBox", `0 0 ${x + 10} ${H + 20}`);
+  svg.setAttribute("viewBox", `0 0 ${x + 10} ${H + 56}`);
   svg.setAttribute("width", Math.max(x + 10, 300));
-  svg.setAttribute("height", H + 20);
+  svg.setAttribute("height", H + 56);
   for (const it of items) {
     const r = document.createElementNS(NS, "rect");
     r.setAttribute("x", it.x);
@@ -55,9 +56,9 @@ function diagram() {
     if (items.length <= 30 || it.l.kind !== "block") {
       const t = document.createElementNS(NS, "text");
       t.setAttribute("x", it.x + it.w / 2);
-      t.setAttribute("y", H + 12);
+      t.setAttribute("y", H + 4);
       t.setAttribute("class", "lbl");
-      t.setAttribute("transform", `rotate(-40 ${it.x + it.w / 2} ${H + 12})`);
+      t.setAttribute("transform", `rotate(40 ${it.x + it.w / 2} ${H + 4})`);
       t.textContent = items.length > 30 && it.l.kind === "block" ? "" : it.l.name;
       svg.append(t);
     }
