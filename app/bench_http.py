@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,24 +20,12 @@ import numpy as np
 
 from app import nets
 from app.config import ROOT, Settings
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+from app.loadgen import digit_body, free_port, rss_mb, run_async, run_load
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str, float]:
     """Start a server; return it, its URL and the seconds from spawn to /readyz answering 200."""
-    port = _port()
+    port = free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", *args, "--port", str(port)], cwd=ROOT,
                             env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **env},
@@ -54,15 +41,7 @@ def _spawn(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str,
     raise RuntimeError(f"{args} did not start")
 
 
-def _digit() -> dict[str, Any]:
-    px = np.zeros((28, 28))
-    px[5:23, 12:16] = 1
-    return {"model": "lenet5", "pixels": px.tolist()}
-
-
 def run(work: Path, quick: bool) -> dict[str, Any]:
-    from bench.load import run_async, run_load
-
     out: dict[str, Any] = {}
     cold = work / "cold"
     cold.mkdir()
@@ -74,10 +53,10 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     mini, mini_url, mini_ready_s = _spawn(["bench.minimal", "--model", str(cold / "lenet5.onnx")], {})
     try:
         out["cold"] = {"server_ready_s": round(ready_s, 2), "minimal_ready_s": round(mini_ready_s, 2)}
-        rss_lenet = _rss_mb(conv.pid)
+        rss_lenet = round(rss_mb(conv.pid), 1)
 
         # HTTP: convscope /predict (summary) vs the minimal endpoint, interleaved per concurrency
-        body = _digit()
+        body = digit_body("lenet5")
         seconds = 2.0 if quick else 4.0
         rows = []
         for c in (1, 8, 32):
@@ -122,7 +101,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
                 client.post(conv_url + "/predict", json={**img, "model": n})
                 first[n] = round(time.perf_counter() - t, 2)
         out["cold"]["first_request_s"] = first
-        out["memory"] = {"rss_lenet_only_mb": rss_lenet, "rss_after_all_mb": _rss_mb(conv.pid),
+        out["memory"] = {"rss_lenet_only_mb": rss_lenet, "rss_after_all_mb": round(rss_mb(conv.pid), 1),
                          "cache_bound_mb": settings.cache_mb, "models_touched": 2 + len(names),
                          "loaded_after": json.loads(httpx.get(conv_url + "/readyz").text)["loaded"]}
     finally:
@@ -144,7 +123,7 @@ def _in_process(models_dir: Path) -> dict[str, float]:
     from app.service import PredictInput, Service
 
     svc = Service(Settings.from_env(models_dir=models_dir))
-    body = _digit()
+    body = digit_body("lenet5")
 
     async def go() -> list[float]:
         await svc.start()
@@ -178,8 +157,6 @@ def _vgg_in_process(path: Path) -> float:
 
 def run_ray(quick: bool) -> list[dict[str, Any]]:
     """VGG16-3 /predict (no maps) through plain uvicorn, then Ray Serve with 1 and 2 replicas."""
-    from bench.load import run_async, run_load
-
     d = Path(tempfile.mkdtemp(prefix="convscope-ray-bench-"))
     rows: list[dict[str, Any]] = []
     photo = (ROOT / "static" / "samples" / "chelsea.jpg").read_bytes()

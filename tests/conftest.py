@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from app.loadgen import free_port
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -40,12 +41,6 @@ def client(models_dir: Path) -> Iterator:
         yield c
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     d = tmp_path_factory.mktemp("server-models")
@@ -54,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from tests.foreign import tiny_resnet
 
     tiny_resnet(d / "tiny.onnx")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CONVSCOPE_MODELS_DIR": str(d), "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
                             cwd=ROOT, env=env)

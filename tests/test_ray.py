@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.loadgen import free_port
 from app.main import create_app
 from tests.conftest import ROOT
 from tests.test_hostile import GOOD, PHOTO
@@ -52,9 +52,7 @@ def _not_loopback(pids: set[int]) -> list[str]:
 
 def test_two_replicas_on_loopback_match_the_single_process_server(models_dir) -> None:
     assert not _ray_pids(), "a Ray instance is already running on this machine"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "CONVSCOPE_MODELS_DIR": str(models_dir), "OMP_WAIT_POLICY": "PASSIVE"}
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--ray", "--replicas", "2",

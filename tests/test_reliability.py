@@ -16,8 +16,8 @@ from onnx import helper
 
 import app.service as service_mod
 from app.config import Settings
+from app.loadgen import run_async
 from app.main import create_app
-from bench.load import run_async
 from tests.foreign import tiny_resnet
 from tests.test_hostile import GOOD, PHOTO
 
