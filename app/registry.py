@@ -25,6 +25,7 @@ from app import nets
 from app.analysis import LayerInfo, analyse, totals
 from app.config import Settings
 from app.errors import AppError, not_found
+from app.inference.preprocess import MNIST_MEAN, MNIST_STD
 from app.onnx_inspect import expose, inspect
 
 log = logging.getLogger("convscope")
@@ -115,8 +116,9 @@ class BuiltinSource:
             input_kind=self.net.input_kind, input_shape=list(self.net.input_shape), labels=self.net.labels_kind,
             weights=weights, layers=layers, outputs=[layer.name for layer in layers],
             description=self.net.description, card=card,
-            mean=(0.0,) if self.net.input_kind == "digit" else IMAGENET_MEAN,
-            std=(1.0,) if self.net.input_kind == "digit" else IMAGENET_STD,
+            # digits: LeNet-5's training statistics (app.train normalises with the same constants)
+            mean=(MNIST_MEAN,) if self.net.input_kind == "digit" else IMAGENET_MEAN,
+            std=(MNIST_STD,) if self.net.input_kind == "digit" else IMAGENET_STD,
         )
 
     def onnx_path(self) -> Path:

@@ -89,13 +89,9 @@ class Service:
             else:
                 a = pre.gray(pre.open_image(req.image or b"", self.settings.max_image_pixels))
             m = pre.mnistify(a)
-            if info.source == "builtin":  # LeNet-5: padded to 32x32 and normalised as in its training
-                x = pre.digit_tensor(m)
-            elif list(info.input_shape) in ([1, 28, 28], [1, 32, 32]):  # a foreign digit model
-                m_in = m if info.input_shape[1] == 28 else np.pad(m, 2)
-                x = ((m_in * info.pixel_range - info.mean[0]) / info.std[0])[None, None].astype(np.float32)
-            else:
+            if list(info.input_shape) not in ([1, 28, 28], [1, 32, 32]):
                 raise bad_input(f"{info.name} expects input {info.input_shape}; digits come as 1x28x28 or 1x32x32")
+            x = pre.digit_tensor(m, int(info.input_shape[1]), info.mean[0], info.std[0], info.pixel_range)
             return x, {"shape": list(x.shape[1:]), "image": pre.data_url(m), "size": [28, 28]}
         if req.pixels is not None:
             raise bad_input(f"{info.name} takes photos, not a 28x28 pixel array; send an image "

@@ -139,10 +139,14 @@ def mnistify(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def digit_tensor(mnist28: np.ndarray) -> np.ndarray:
-    """28x28 in [0,1] -> (1, 1, 32, 32) normalised as in training (2 pixels of padding all round)."""
-    x = np.pad(mnist28, 2)
-    return ((x - MNIST_MEAN) / MNIST_STD)[None, None].astype(np.float32)
+def digit_tensor(mnist28: np.ndarray, size: int = 32, mean: float = MNIST_MEAN, std: float = MNIST_STD,
+                 pixel_range: float = 1.0) -> np.ndarray:
+    """28x28 in [0,1] -> (1, 1, size, size): padded to 32x32 when the model wants it (LeNet-5),
+    scaled to [0, pixel_range] and normalised; the defaults are LeNet-5's training statistics."""
+    if size not in (28, 32):
+        raise ValueError(f"digits come as 28x28 or 32x32, not {size}x{size}")
+    x = mnist28 if size == 28 else np.pad(mnist28, 2)
+    return ((x * pixel_range - mean) / std)[None, None].astype(np.float32)
 
 
 def pixels(value: object) -> np.ndarray:
