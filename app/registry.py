@@ -393,12 +393,12 @@ class Registry:
         held = name in self._sessions
         if held and fresh.info.status != "error":
             try:
-                sess = ort.InferenceSession(str(fresh.onnx_path()), self._options(), providers=providers())
+                entry = self._load(fresh.onnx_path())
             except Exception as exc:
                 fresh.info.status, fresh.info.error = "error", f"{src.path.name}: could not load: {exc}"
             else:
                 with self._lock:
-                    self._sessions[name] = (sess, self._sessions[name][1])
+                    self._sessions[name] = entry
                 fresh.info.status = "loaded"
         if held and fresh.info.status == "error":  # a failed reload keeps the previous good session
             src.signature = sig
@@ -459,23 +459,25 @@ class Registry:
                     return self._sessions[key][0]
             t0 = time.perf_counter()
             try:
-                path = src.onnx_path()
-                rss0 = rss_bytes()
-                sess = ort.InferenceSession(str(path), self._options(), providers=providers())
+                sess, cost = self._load(src.onnx_path())
             except AppError:
                 raise
             except Exception as exc:
                 src.info.status, src.info.error = "error", f"{key}: could not load: {exc}"
                 log.warning("model %s failed to load: %s", key, exc)
                 raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {exc}") from exc
-            # what the session holds: measured growth of the process, at least the weights on disk
-            cost = max(rss_bytes() - rss0, file_bytes(path)) + (8 << 20)
             with self._lock:
                 self._sessions[key] = (sess, cost)
                 src.info.status = "loaded"
                 self._evict(keep=key)
             log.info("loaded %s in %.2fs (~%d MB)", key, time.perf_counter() - t0, cost >> 20)
             return sess
+
+    def _load(self, path: Path) -> tuple[ort.InferenceSession, int]:
+        """A new session and its cost: the measured growth of the process, at least the weights on disk."""
+        rss0 = rss_bytes()
+        sess = ort.InferenceSession(str(path), self._options(), providers=providers())
+        return sess, max(rss_bytes() - rss0, file_bytes(path)) + (8 << 20)
 
     def _evict(self, keep: str) -> None:
         limit = self.settings.cache_mb << 20
