@@ -410,9 +410,6 @@ class Registry:
         with self._lock:
             self._sessions.pop(name, None)
 
-    def names(self) -> list[str]:
-        return list(self.sources)
-
     def get(self, name: str) -> ModelSource:
         src = self.sources.get(nets.canonical(name))
         if src is None:

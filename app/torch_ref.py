@@ -49,7 +49,7 @@ class NetModule(nn.Module):
     def __init__(self, net: Net) -> None:
         super().__init__()
         self.net = net
-        ins = {key: s for key, _, s, _ in param_ops(net)}
+        ins = {key: s for key, _, s in param_ops(net)}
         self.by_key: dict[str, nn.Module] = {}
         stages = []
         for stage in net.stages:

@@ -18,9 +18,9 @@ from app.nets.spec import BN, Conv, Linear, Net, Op
 Weights = Mapping[str, np.ndarray]
 
 
-def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...], str]]:
-    """Every parameter-holding op: (key, op, its input shape, stage name), in graph order."""
-    out: list[tuple[str, Op, tuple[int, ...], str]] = []
+def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...]]]:
+    """Every parameter-holding op: (key, op, its input shape), in graph order."""
+    out: list[tuple[str, Op, tuple[int, ...]]] = []
     shape: tuple[int, ...] = net.input_shape
     for stage in net.stages:
         keys = iter(stage.param_keys())
@@ -29,13 +29,13 @@ def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...], str]]:
             s = start
             for op in branch:
                 if isinstance(op, Conv | BN | Linear):
-                    out.append((next(keys), op, s, stage.name))
+                    out.append((next(keys), op, s))
                 s, _, _ = op_forward(op, s, None)
             if branch is stage.ops:
                 shape = s
         for op in stage.post:
             if isinstance(op, Conv | BN | Linear):
-                out.append((next(keys), op, shape, stage.name))
+                out.append((next(keys), op, shape))
             shape, _, _ = op_forward(op, shape, None)
     return out
 
@@ -43,7 +43,7 @@ def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...], str]]:
 def weight_shapes(net: Net) -> dict[str, tuple[int, ...]]:
     """Every tensor the definition needs, with its shape (torchvision's layout)."""
     shapes: dict[str, tuple[int, ...]] = {}
-    for key, op, s, _ in param_ops(net):
+    for key, op, s in param_ops(net):
         if isinstance(op, Conv):
             shapes[f"{key}.weight"] = (op.out, s[0] // op.groups, op.k, op.k)
             if op.bias:
