@@ -51,6 +51,8 @@ class LayerInfo:
     padding: list[int] | None = None
     groups: int | None = None
     arithmetic: list[str] = field(default_factory=list)
+    branch: str | None = None  # a block part's place: "main", "shortcut" or "post" (after the add)
+    children: list[LayerInfo] | None = None  # a residual block's parts, in graph order
 
     @property
     def activation_size(self) -> int | None:
@@ -64,6 +66,8 @@ class LayerInfo:
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["activation_size"] = self.activation_size
+        if self.children is not None:
+            d["children"] = [c.as_dict() for c in self.children]
         return d
 
 
@@ -119,6 +123,65 @@ def _chain(ops: tuple[Op, ...], shape: Shape, rf: RF | None) -> tuple[Shape, int
     return shape, params, macs, rf
 
 
+PART_KIND = {Conv: "conv", BN: "bn", ReLU: "relu", LRN: "lrn", MaxPool: "pool", GlobalAvgPool: "gap",
+             Flatten: "flatten", Linear: "fc"}
+
+
+def _rf_dict(rf: RF | None) -> dict[str, float] | None:
+    return None if rf is None else {"size": rf.size, "jump": rf.jump, "start": rf.start}
+
+
+def _part(name: str, op: Op, shape: Shape, rf: RF | None, branch: str) -> tuple[LayerInfo, Shape, RF | None]:
+    """One op of a block as a layer entry of its own: (entry, output shape, receptive field after it)."""
+    params = op_params(op, shape)
+    out, macs, out_rf = op_forward(op, shape, rf)
+    onnx_op = ONNX_OP[type(op)]
+    info = LayerInfo(name=name, kind=PART_KIND[type(op)], op=onnx_op, ops=[onnx_op], input_shape=list(shape),
+                     output_shape=list(out), params=params, macs=macs, receptive_field=_rf_dict(out_rf),
+                     branch=branch)
+    if isinstance(op, Conv | MaxPool):
+        info.kernel, info.stride, info.padding = [op.k, op.k], [op.s, op.s], [op.p] * 4
+        info.groups = op.groups if isinstance(op, Conv) else None
+        info.arithmetic = [arithmetic(shape[1], op.k, op.s, op.p)]
+        if shape[2] != shape[1]:
+            info.arithmetic.append(arithmetic(shape[2], op.k, op.s, op.p))
+    return info, out, out_rf
+
+
+def block_parts(stage: Stage, shape: Shape, rf: RF | None) -> list[LayerInfo]:
+    """A residual block's parts, each with the fields of a layer: the main branch's ops, the projection
+    shortcut's (when the block has one), the add and the ops after it. Parameter-holding parts are named by
+    their weight keys (torchvision's: ``layer1.0.conv1``, ``layer1.0.downsample.0``); a ReLU after ``bnN``
+    is ``reluN``, the one after the add ``relu``."""
+    keys = iter(stage.param_keys())
+    parts: list[LayerInfo] = []
+
+    def run(ops: tuple[Op, ...], s: Shape, r: RF | None, branch: str) -> tuple[Shape, RF | None]:
+        last = ""
+        for op in ops:
+            if isinstance(op, Conv | BN | Linear):
+                name = last = next(keys)
+            else:
+                n = "".join(ch for ch in last.rsplit(".", 1)[-1] if ch.isdigit()) if branch == "main" else ""
+                name = f"{stage.name}.{PART_KIND[type(op)]}{n}"
+            info, s, r = _part(name, op, s, r, branch)
+            parts.append(info)
+        return s, r
+
+    out, out_rf = run(stage.ops, shape, rf, "main")
+    if stage.shortcut is not None:
+        sc_out, _ = run(stage.shortcut, shape, rf, "shortcut")
+        if sc_out != out:
+            raise ValueError(f"{stage.name}: shortcut gives {sc_out} but the block gives {out}")
+        what = "the projection shortcut" if stage.shortcut else "the input (identity shortcut)"
+        parts.append(LayerInfo(
+            name=f"{stage.name}.add", kind="add", op="Add", ops=["Add"], input_shape=list(out),
+            output_shape=list(out), params=0, macs=0, receptive_field=_rf_dict(out_rf), branch="post",
+            arithmetic=[f"main branch + {what}"]))
+    run(stage.post, out, out_rf, "post")
+    return parts
+
+
 def _window(stage: Stage) -> Conv | MaxPool | None:
     for op in stage.ops:
         if isinstance(op, Conv | MaxPool):
@@ -151,6 +214,7 @@ def stage_info(stage: Stage, shape: Shape, rf: RF | None) -> tuple[LayerInfo, RF
     if stage.kind == "block":
         stride = shape[1] // out[1] if len(out) == 3 else 1
         info.stride = [stride, stride]
+        info.children = block_parts(stage, shape, rf)
     elif win is not None:
         info.kernel, info.stride, info.padding = [win.k, win.k], [win.s, win.s], [win.p] * 4
         info.groups = win.groups if isinstance(win, Conv) else None

@@ -31,6 +31,13 @@ class Layer(BaseModel):
     groups: int | None = None
     arithmetic: list[str] = []
     activation_size: int | None
+    branch: Literal["main", "shortcut", "post"] | None = Field(
+        None, description="for a block's part: on the main branch, on the projection shortcut, or after the add")
+    children: list[Layer] | None = Field(
+        None, description="a residual block's parts in graph order, each with these same fields: the main "
+        "branch's convolutions, batch norms and ReLUs, the 1x1 projection shortcut (conv + BN) when the block "
+        "has one, the add and the final ReLU; their params and macs add up to the block's. Absent (null) for "
+        "other layers")
 
 
 class ModelSummary(BaseModel):
