@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__, errors
 from app.config import ROOT, Settings
+from app.i18n import LanguageMiddleware
 from app.limits import BodyLimit
 from app.metrics import Metrics, RequestMetrics
 from app.routes import api, health, pages
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())
     app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(LanguageMiddleware)  # ?lang=, cookie, Accept-Language -> Content-Language
     app.add_middleware(ReplicaHeader, state=app.state)  # outermost: even a 413 says who answered
     logging.getLogger("convscope").setLevel(logging.INFO)
     return app

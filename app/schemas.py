@@ -15,6 +15,20 @@ class ReceptiveField(BaseModel):
     start: float
 
 
+class LayerExplain(BaseModel):
+    title: str
+    text: str
+    formulas: list[str] = Field(description="evaluated equations; the last number of each is this layer's "
+                                "params, output_shape, macs or receptive_field.size")
+
+
+class ModelExplain(BaseModel):
+    text: str
+    params_by_kind: dict[str, int] = Field(description="conv, fc, other")
+    macs_by_kind: dict[str, int] = Field(description="conv, fc, other")
+    activation_bytes: int = Field(description="every layer's output for one image, float32")
+
+
 class Layer(BaseModel):
     name: str
     kind: str
@@ -38,6 +52,7 @@ class Layer(BaseModel):
         "branch's convolutions, batch norms and ReLUs, the 1x1 projection shortcut (conv + BN) when the block "
         "has one, the add and the final ReLU; their params and macs add up to the block's. Absent (null) for "
         "other layers")
+    explain: LayerExplain | None = None
 
 
 class ModelSummary(BaseModel):
@@ -71,6 +86,7 @@ class ModelDetail(ModelSummary):
     layers: list[Layer]
     totals: Totals
     card: dict
+    explain: ModelExplain | None = None
 
 
 class PredictJSON(BaseModel):

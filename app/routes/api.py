@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from app import i18n, lessons
 from app.errors import AppError, bad_input
 from app.inference.preprocess import decode_base64
 from app.inference.run import MapOptions
@@ -44,9 +45,12 @@ def list_models(service: ServiceDep) -> list[dict[str, Any]]:
     return [src.info.summary() for src in service.registry.sources.values()]
 
 
-@router.get("/api/models/{name}", response_model=ModelDetail, responses=ERRORS, summary="A model's layer table")
-def model_detail(name: str, service: ServiceDep) -> dict[str, Any]:
-    return service.registry.info(name).detail()
+@router.get("/api/models/{name}", response_model=ModelDetail, responses=ERRORS, summary="A model's layer table",
+            description="With `?lang=zh` or `?lang=en` (default en; unknown values fall back to English, "
+            "Content-Language says which was used) each built-in layer's `explain` is in that language.")
+def model_detail(name: str, service: ServiceDep,
+                 lang: str | None = Query(None, description="zh or en (the language of `explain`)")) -> dict[str, Any]:
+    return lessons.attach(service.registry.info(name).detail(), i18n.current.get())
 
 
 async def _parse(request: Request, service: Service, model: str | None) -> PredictInput:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app import nets
+from app import i18n, lessons, nets
 from app.analysis import analyse, totals
 from app.config import ROOT
 from app.nets import vgg
@@ -66,7 +66,7 @@ def draw(request: Request, service: ServiceDep) -> Any:
 @router.get("/models/{name}", response_class=HTMLResponse)
 def explorer(name: str, request: Request, service: ServiceDep) -> Any:
     info = service.registry.info(name)
-    detail = info.detail()
+    detail = lessons.attach(info.detail(), i18n.current.get())
     return templates.TemplateResponse(request, "model.html", {"model": detail, "page": "model",
                                                               "samples": SAMPLES})
 

@@ -1,0 +1,91 @@
+"""Lessons: what each layer of a built-in network does and why its numbers are what they are,
+in the request's language, plus the model-level answers (where parameters, compute and memory live)."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from app import nets
+from app.analysis import INPUT_RF, RF, Shape, analyse
+from app.i18n import gettext_for
+from app.lessons.layers import BYTES_PER_VALUE, Gettext, by_kind, formulas, num
+from app.lessons.texts import explain_stage
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}" if whole else "0"
+
+
+@cache
+def lessons(name: str, lang: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(one explain per layer, the model's explain) of a built-in network, in ``lang``."""
+    _ = gettext_for(lang)
+    net = nets.get(name)
+    layers = analyse(net)
+    shape: Shape = net.input_shape
+    rf: RF | None = INPUT_RF
+    out: list[dict[str, Any]] = []
+    params = {"conv": 0, "fc": 0, "other": 0}
+    macs = {"conv": 0, "fc": 0, "other": 0}
+    for i, (stage, info) in enumerate(zip(net.stages, layers, strict=True)):
+        f, facts = formulas(stage, shape, rf, _)
+        out.append(explain_stage(stage, shape, f, facts, net.family, i == len(layers) - 1, _))
+        p, m = by_kind(stage, shape)
+        for k in params:
+            params[k] += p[k]
+            macs[k] += m[k]
+        shape, rf = tuple(info.output_shape or ()), facts["rf_out"]
+    sizes = [layer.activation_size or 0 for layer in layers]
+    model = {"text": _model_text(net, layers, params, macs, sizes, _), "params_by_kind": params,
+             "macs_by_kind": macs, "activation_bytes": sum(sizes) * BYTES_PER_VALUE}
+    return out, model
+
+
+def _model_text(net: nets.Net, layers: list, params: dict[str, int], macs: dict[str, int], sizes: list[int],
+                _: Gettext) -> str:
+    tp, tm = sum(params.values()), sum(macs.values())
+    text = [_("Where the numbers live: {pfc}% of the {tp} parameters are in the fully connected layers and {pconv}% "
+              "in the convolutions; {mconv}% of the {tm} MACs are in the convolutions and {mfc}% in the fully "
+              "connected layers.").format(pfc=_pct(params["fc"], tp), tp=num(tp), pconv=_pct(params["conv"], tp),
+                                          mconv=_pct(macs["conv"], tm), tm=num(tm), mfc=_pct(macs["fc"], tm))]
+    big = max(range(len(layers)), key=lambda i: sizes[i])
+    text.append(_("Memory: one image's activations (every layer's output, float32) take {b} bytes; the largest is "
+                  "{name}'s output, {lb} bytes.").format(b=num(sum(sizes) * BYTES_PER_VALUE), name=layers[big].name,
+                                                          lb=num(sizes[big] * BYTES_PER_VALUE)))
+    spatial = [layer for layer in layers if layer.receptive_field and layer.output_shape
+               and len(layer.output_shape) == 3]
+    if spatial:
+        last = spatial[-1]
+        text.append(_("Receptive field: it grows from 1 pixel to {rf}×{rf} pixels at {name}, the last layer with a "
+                      "spatial map: each k×k window adds (k − 1) × jump, and every stride multiplies the jump. It "
+                      "may exceed the {side}-pixel input, because padding counts too.").format(
+            rf=num(last.receptive_field["size"]), name=last.name, side=net.input_shape[1]))
+    if net.family == "ResNet":
+        text.append(why_shortcuts(_))
+    return " ".join(text)
+
+
+def why_shortcuts(_: Gettext) -> str:
+    return _("Why shortcuts: stacking more plain layers made networks worse, even on the training set (the "
+             "degradation problem), so it is a matter of optimisation, not overfitting. With a shortcut, each block "
+             "only has to learn the residual F(x) = H(x) − x, and keeping the identity is easy. In the paper (He et "
+             "al. 2015, Table 2, ImageNet top-1 error, 10-crop), plain-34 was worse than plain-18 (28.54% against "
+             "27.94%), while ResNet-34 was better than ResNet-18 (25.03% against 27.88%).")
+
+
+def attach(detail: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A model's detail with ``explain`` on the model and on each layer (built-in networks only)."""
+    if detail.get("source") != "builtin":
+        return detail
+    try:
+        per_layer, model = lessons(nets.canonical(detail["name"]), lang)
+    except KeyError:
+        return detail
+    layers = detail.get("layers") or []
+    if len(per_layer) != len(layers):
+        return detail
+    detail = {**detail, "explain": copy.deepcopy(model),
+              "layers": [{**layer, "explain": copy.deepcopy(e)} for layer, e in zip(layers, per_layer, strict=True)]}
+    return detail
