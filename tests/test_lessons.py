@@ -40,7 +40,12 @@ def test_every_formula_equals_the_layer(name: str, lang: str) -> None:
     layers = [layer.as_dict() for layer in analyse(nets.get(name))]
     per_layer, model = lessons(name, lang)
     assert len(per_layer) == len(layers)
-    for layer, ex in zip(layers, per_layer, strict=True):
+    pairs = list(zip(layers, per_layer, strict=True))
+    for layer, ex in list(pairs):
+        if layer.get("children"):
+            assert len(ex["children"]) == len(layer["children"]), f"{name} {layer['name']}"
+            pairs += list(zip(layer["children"], ex["children"], strict=True))
+    for layer, ex in pairs:
         assert ex["title"] and ex["text"], layer["name"]
         seen = set()
         for f in ex["formulas"]:

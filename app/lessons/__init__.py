@@ -11,6 +11,7 @@ from app import nets
 from app.analysis import INPUT_RF, RF, Shape, analyse
 from app.i18n import gettext_for
 from app.lessons.layers import BYTES_PER_VALUE, Gettext, by_kind, formulas, num
+from app.lessons.parts import explain_parts
 from app.lessons.texts import explain_stage
 
 
@@ -31,7 +32,10 @@ def lessons(name: str, lang: str) -> tuple[list[dict[str, Any]], dict[str, Any]]
     macs = {"conv": 0, "fc": 0, "other": 0}
     for i, (stage, info) in enumerate(zip(net.stages, layers, strict=True)):
         f, facts = formulas(stage, shape, rf, _)
-        out.append(explain_stage(stage, shape, f, facts, net.family, i == len(layers) - 1, _))
+        ex = explain_stage(stage, shape, f, facts, net.family, i == len(layers) - 1, _)
+        if info.children is not None:
+            ex["children"] = explain_parts(stage, shape, rf, _)
+        out.append(ex)
         p, m = by_kind(stage, shape)
         for k in params:
             params[k] += p[k]
@@ -86,6 +90,14 @@ def attach(detail: dict[str, Any], lang: str) -> dict[str, Any]:
     layers = detail.get("layers") or []
     if len(per_layer) != len(layers):
         return detail
-    detail = {**detail, "explain": copy.deepcopy(model),
-              "layers": [{**layer, "explain": copy.deepcopy(e)} for layer, e in zip(layers, per_layer, strict=True)]}
-    return detail
+    return {**detail, "explain": copy.deepcopy(model),
+            "layers": [_with_explain(layer, e) for layer, e in zip(layers, per_layer, strict=True)]}
+
+
+def _with_explain(layer: dict[str, Any], e: dict[str, Any]) -> dict[str, Any]:
+    e = copy.deepcopy(e)
+    parts = e.pop("children", None)
+    out = {**layer, "explain": e}
+    if parts is not None and layer.get("children") is not None and len(parts) == len(layer["children"]):
+        out["children"] = [{**c, "explain": p} for c, p in zip(layer["children"], parts, strict=True)]
+    return out

@@ -133,6 +133,15 @@ def _block(stage: Stage, shape: Shape, out: Shape, facts: dict[str, Any], _: Get
     return title, text
 
 
+def bn_text(c: int, _: Gettext) -> str:
+    return _("Batch norm keeps 4 numbers per channel (mean, variance, scale γ, shift β); only γ and β are learned, "
+             "so it adds 2·{c} = {n} parameters.").format(c=c, n=num(2 * c))
+
+
+def relu_text(_: Gettext) -> str:
+    return _("ReLU then sets every negative value to 0 (max(0, x)): no parameters, same shape.")
+
+
 def explain_stage(stage: Stage, shape: Shape, formulas: list[str], facts: dict[str, Any], family: str,
                   last: bool, _: Gettext) -> dict[str, Any]:
     out: Shape = facts["out"]
@@ -153,11 +162,9 @@ def explain_stage(stage: Stage, shape: Shape, formulas: list[str], facts: dict[s
         title, text = stage.name, []
     if kind != "block":
         if has(stage, BN):
-            c = out[0]
-            text.append(_("Batch norm keeps 4 numbers per channel (mean, variance, scale γ, shift β); only γ and β "
-                          "are learned, so it adds 2·{c} = {n} parameters.").format(c=c, n=num(2 * c)))
+            text.append(bn_text(out[0], _))
         if has(stage, ReLU):
-            text.append(_("ReLU then sets every negative value to 0 (max(0, x)): no parameters, same shape."))
+            text.append(relu_text(_))
     for op in stage.all_ops():
         if isinstance(op, LRN):
             text += lrn_text(op, family, _)
