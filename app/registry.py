@@ -102,6 +102,7 @@ class BuiltinSource:
         self.path = settings.models_dir / f"{name}.onnx"
         self._lock = threading.Lock()
         self.signature = signature(self.path)
+        weights = built_weights(self.path)
         card: dict[str, Any] = {}
         cp = card_path(settings.models_dir, name)
         if self.path.exists() and cp.exists():
@@ -109,7 +110,10 @@ class BuiltinSource:
                 card = json.loads(cp.read_text())
             except (OSError, ValueError) as exc:
                 log.warning("ignoring unreadable model card %s: %s", cp, exc)
-        weights = card.get("weights", "file" if self.path.exists() else "untrained")
+            if card and card.get("weights") != weights:  # e.g. imported, then rebuilt untrained
+                log.warning("ignoring %s: it describes %s weights but %s holds %s weights",
+                            cp.name, card.get("weights"), self.path.name, weights)
+                card = {}
         layers = analyse(self.net)
         self.info = ModelInfo(
             name=name, title=self.net.title, family=self.net.family, year=self.net.year, source="builtin",
@@ -130,6 +134,27 @@ class BuiltinSource:
                 write_builtin(self.net.name, self.settings.models_dir)
                 self.signature = signature(self.path)
             return self.path
+
+
+WEIGHT_KINDS = ("trained", "imported", "untrained")
+
+
+def built_weights(path: Path) -> str:
+    """What the weights of a built-in model's file are, read from the file's own convscope metadata
+    (written by app.onnx_build): "trained", "imported" or "untrained". A file not built yet will be
+    built with seeded random weights, so "untrained"; "file" only for a file convscope did not write.
+    A model card never decides this: a card may outlive the weights it described."""
+    if not path.exists():
+        return "untrained"
+    from app.onnx_build import read_metadata
+
+    try:
+        meta = read_metadata(onnx.load(str(path), load_external_data=False)) or {}
+    except Exception as exc:  # unreadable here; loading it later reports the error
+        log.warning("could not read the metadata of %s: %s", path.name, exc)
+        return "file"
+    weights = meta.get("weights") if isinstance(meta, dict) else None
+    return weights if weights in WEIGHT_KINDS else "file"
 
 
 def write_builtin(name: str, models_dir: Path, seed: int = 0) -> Path:

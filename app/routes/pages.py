@@ -50,6 +50,16 @@ templates.env.filters["ops"] = _ops
 templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"
 
 
+def weights_commands(name: str) -> list[str]:
+    """The commands that give a built-in model trained weights, from what the CLI can do for it."""
+    from app.importer import TORCHVISION_FILES
+
+    cmds = [f"convscope download {name}"] if name in TORCHVISION_FILES else []
+    if name == "lenet5":  # the one model trained here (`convscope train`)
+        cmds.append("convscope train lenet5")
+    return [*cmds, f"convscope import {name} CHECKPOINT"]
+
+
 @router.get("/", response_class=HTMLResponse)
 def gallery(request: Request, service: ServiceDep) -> Any:
     service.registry.refresh(min_interval_s=1.0)
@@ -60,7 +70,8 @@ def gallery(request: Request, service: ServiceDep) -> Any:
 @router.get("/draw", response_class=HTMLResponse)
 def draw(request: Request, service: ServiceDep) -> Any:
     info = service.registry.info("lenet5")
-    return templates.TemplateResponse(request, "draw.html", {"model": info.detail(), "page": "draw"})
+    return templates.TemplateResponse(request, "draw.html", {"model": info.detail(), "page": "draw",
+                                                             "weights_commands": weights_commands(info.name)})
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
@@ -68,7 +79,8 @@ def explorer(name: str, request: Request, service: ServiceDep) -> Any:
     info = service.registry.info(name)
     detail = lessons.attach(info.detail(), i18n.current.get())
     return templates.TemplateResponse(request, "model.html", {"model": detail, "page": "model",
-                                                              "samples": SAMPLES})
+                                                              "samples": SAMPLES,
+                                                              "weights_commands": weights_commands(info.name)})
 
 
 def vgg_table() -> dict[str, Any]:

@@ -1,0 +1,55 @@
+"""Start a real `convscope serve` on loopback over a given models folder (for tests that need their own)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from app.loadgen import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def serve(models_dir: Path, *extra: str, env: dict[str, str] | None = None,
+          log: Path | None = None) -> Iterator[str]:
+    """Yield the base URL of a server on 127.0.0.1 once /readyz answers 200; stop it afterwards.
+    With ``log``, the server's stderr goes to that file."""
+    port = free_port()
+    full_env = {**os.environ, "CONVSCOPE_MODELS_DIR": str(models_dir), "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
+    err = open(log, "wb") if log else None
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra],
+                            cwd=ROOT, env=full_env, stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {proc.returncode}") from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not become ready")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if err:
+            err.close()
+
+
+def copy_lenet(models_dir: Path) -> None:
+    """The committed, trained LeNet-5 and its card, into ``models_dir``."""
+    import shutil
+
+    for f in ("lenet5.onnx", "lenet5.card.json"):
+        shutil.copy(ROOT / "models" / f, models_dir / f)
