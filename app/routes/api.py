@@ -53,10 +53,13 @@ def model_detail(name: str, service: ServiceDep,
     return lessons.attach(service.registry.info(name).detail(), i18n.current.get())
 
 
-async def _parse(request: Request, service: Service, model: str | None) -> PredictInput:
-    """Multipart, JSON or query parameters -> one validated PredictInput (4xx with a message otherwise)."""
+async def _parse(request: Request, service: Service, model: str | None,
+                 extra: dict[str, Any] | None = None) -> PredictInput:
+    """Multipart, JSON or query parameters -> one validated PredictInput (4xx with a message otherwise).
+    With ``extra``, the fields named by its keys (e.g. a unit's layer) are taken out into it."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    fields: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in _FORM_FIELDS}
+    known = _FORM_FIELDS | set(extra or ())
+    fields: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in known}
     image: bytes | None = None
     if ctype == "multipart/form-data":
         try:
@@ -70,10 +73,10 @@ async def _parse(request: Request, service: Service, model: str | None) -> Predi
                 if key != "image":
                     raise bad_input(f"unexpected file field {key!r}; send the picture as 'image'")
                 image = await value.read()
-            elif key in _FORM_FIELDS:
+            elif key in known:
                 fields[key] = value
             else:
-                raise bad_input(f"unexpected form field {key!r}; accepted: {', '.join(sorted(_FORM_FIELDS))}")
+                raise bad_input(f"unexpected form field {key!r}; accepted: {', '.join(sorted(known))}")
     elif ctype == "application/json":
         body = await request.body()
         try:
@@ -87,6 +90,8 @@ async def _parse(request: Request, service: Service, model: str | None) -> Predi
         fields.update(data)
     else:
         raise AppError(415, "unsupported_media_type", "send multipart/form-data (field 'image') or application/json")
+    for k in extra or ():
+        extra[k] = fields.pop(k, None)  # type: ignore[index]
     if isinstance(fields.get("layers"), str):
         fields["layers"] = [x for x in fields["layers"].split(",") if x]
     try:
