@@ -63,7 +63,7 @@ async def _parse(request: Request, service: Service, model: str | None,
     image: bytes | None = None
     if ctype == "multipart/form-data":
         try:
-            form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS) + 4, max_part_size=1024 * 1024)
+            form = await request.form(max_files=1, max_fields=len(known) + 4, max_part_size=1024 * 1024)
         except (AppError, BodyTooLarge):  # BodyTooLarge becomes a 413 in app.limits.BodyLimit
             raise
         except Exception as exc:

@@ -1,0 +1,1 @@
+"""Explanations of one prediction, exact and without autograd: Grad-CAM, occlusion, RISE, trust checks."""
