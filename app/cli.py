@@ -1,4 +1,4 @@
-"""The `convscope` command: serve, build, info, train, eval, import, download, bench."""
+"""The `convscope` command: serve, build, info, train, eval, import, download, bench, i18n."""
 
 from __future__ import annotations
 
@@ -178,6 +178,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_i18n(args: argparse.Namespace) -> int:
+    from app import i18n_catalog
+
+    if args.action == "extract":
+        for lang, n in i18n_catalog.update().items():
+            print(f"{lang}: {n} messages in app/locale/{lang}/LC_MESSAGES/messages.po")
+        return 0
+    problems = i18n_catalog.check()
+    for line in problems:
+        print(line)
+    print(f"{len(i18n_catalog.extract())} messages; {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convscope", description="See how a convolutional network works, "
                                 "layer by layer.")
@@ -225,6 +239,9 @@ def parser() -> argparse.ArgumentParser:
     sp = add("eval", cmd_eval, "accuracy of lenet5.onnx on the 10,000 MNIST test images")
     sp.add_argument("name", choices=["lenet5"])
     sp.add_argument("--min-accuracy", type=float, default=0.99, help="exit 1 below this (default 0.99)")
+    sp = add("i18n", cmd_i18n, "translation catalogs: 'extract' merges new messages into app/locale/*/messages.po, "
+             "'check' fails on any message without a translation")
+    sp.add_argument("action", choices=["extract", "check"])
     return p
 
 

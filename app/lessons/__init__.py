@@ -12,7 +12,8 @@ from app.analysis import INPUT_RF, RF, Shape, analyse
 from app.i18n import gettext_for
 from app.lessons.layers import BYTES_PER_VALUE, Gettext, by_kind, formulas, num
 from app.lessons.parts import explain_parts
-from app.lessons.texts import explain_stage
+from app.lessons.texts import explain_stage, one_by_one
+from app.nets import resnet, vgg
 
 
 def _pct(part: int, whole: int) -> str:
@@ -101,3 +102,45 @@ def _with_explain(layer: dict[str, Any], e: dict[str, Any]) -> dict[str, Any]:
     if parts is not None and layer.get("children") is not None and len(parts) == len(layer["children"]):
         out["children"] = [{**c, "explain": p} for c, p in zip(layer["children"], parts, strict=True)]
     return out
+
+
+def vgg_c_vs_d(lang: str) -> str:
+    """What VGG16-1 (config C) changes from VGG16-3 (D), computed from the two definitions."""
+    _ = gettext_for(lang)
+    c, d = analyse(nets.get("vgg16-1")), analyse(nets.get("vgg16-3"))
+    differ = [a.name for a, b in zip(c, d, strict=True) if a.kernel != b.kernel]
+    pc, pd = sum(x.params or 0 for x in c), sum(x.params or 0 for x in d)
+    return " ".join([_("VGG16-1 (configuration C) and VGG16-3 (D) differ only in {layers}: C has 1×1 convolutions "
+                       "there and D 3×3 ones, so D has {diff} more parameters ({pd} against {pc}).").format(
+        layers=", ".join(differ), diff=num(pd - pc), pd=num(pd), pc=num(pc)), one_by_one(_)])
+
+
+def describe(detail: dict[str, Any], lang: str) -> str:
+    """A built-in model's description in ``lang`` (a file's own description as it is)."""
+    desc = detail.get("description") or ""
+    if detail.get("source") != "builtin" or lang == "en":
+        return desc
+    _ = gettext_for(lang)
+    try:
+        net = nets.get(detail["name"])
+    except KeyError:
+        return desc
+    if net.family == "LeNet":
+        return _("LeCun et al.'s handwritten-digit network, modern form: ReLU and max pooling.")
+    if net.name == "alexnet":
+        return _("Krizhevsky, Sutskever and Hinton's ILSVRC-2012 winner as in the paper: two GPU streams (grouped "
+                 "convolutions), local response normalisation, overlapping pooling.")
+    if net.family == "AlexNet":
+        return _("The single-stream AlexNet that torchvision ships (from Krizhevsky's 'one weird trick' paper): "
+                 "64-192-384-256-256 filters, no LRN, no groups.")
+    if net.family == "VGG":
+        cfg, depth = vgg.variants[net.name]
+        return _("Simonyan and Zisserman's configuration {cfg}: {depth} weight layers, stacks of small 3x3 "
+                 "convolutions between 2x2 max pools.").format(cfg=cfg, depth=depth)
+    if net.family == "ResNet":
+        depth = int(net.name[len("resnet"):])
+        bottleneck, blocks = resnet.depths[depth]
+        kind = _("bottleneck") if bottleneck else _("basic")
+        return _("He et al.'s residual network, {depth} layers of {kind} blocks ({blocks} per stage); batch norm after "
+                 "every convolution.").format(depth=depth, kind=kind, blocks=" ".join(map(str, blocks)))
+    return desc

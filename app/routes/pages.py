@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from app import i18n, lessons, nets
 from app.analysis import analyse, totals
 from app.config import ROOT
+from app.lessons.layers import N_
 from app.nets import vgg
 from app.routes.deps import ServiceDep
 
@@ -45,6 +46,14 @@ def _ops(ops: list[str]) -> str:
     return " → ".join(parts)
 
 
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace collapsed, as extracted
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=lambda m: i18n._(m), ngettext=lambda s, p, n: i18n._(s if n == 1 else p), newstyle=True)
+WEIGHTS = {"trained": N_("trained"), "imported": N_("imported"), "file": N_("file"), "untrained": N_("untrained")}
+templates.env.globals.update(current_lang=lambda: i18n.current.get(),
+                             js_messages=lambda: i18n.js_messages(i18n.current.get()),
+                             weights_word=lambda w: i18n._(WEIGHTS[w]) if w in WEIGHTS else w)
 templates.env.filters["si"] = _fmt
 templates.env.filters["ops"] = _ops
 templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"
@@ -78,9 +87,9 @@ def draw(request: Request, service: ServiceDep) -> Any:
 def explorer(name: str, request: Request, service: ServiceDep) -> Any:
     info = service.registry.info(name)
     detail = lessons.attach(info.detail(), i18n.current.get())
-    return templates.TemplateResponse(request, "model.html", {"model": detail, "page": "model",
-                                                              "samples": SAMPLES,
-                                                              "weights_commands": weights_commands(info.name)})
+    return templates.TemplateResponse(request, "model.html", {
+        "model": detail, "page": "model", "samples": SAMPLES, "weights_commands": weights_commands(info.name),
+        "model_description": lessons.describe(detail, i18n.current.get())})
 
 
 def vgg_table() -> dict[str, Any]:
@@ -119,13 +128,13 @@ def vgg_table() -> dict[str, Any]:
 @router.get("/compare", response_class=HTMLResponse)
 def compare(request: Request, service: ServiceDep) -> Any:
     models = [src.info.summary() for src in service.registry.sources.values()]
-    return templates.TemplateResponse(request, "compare.html", {"models": models, "vgg": vgg_table(),
-                                                                "page": "compare"})
+    return templates.TemplateResponse(request, "compare.html", {
+        "models": models, "vgg": vgg_table(), "page": "compare", "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get())})
 
 
 SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples/LICENSE.md
-    {"file": "chelsea.jpg", "title": "cat", "credit": "Chelsea the cat, CC0 (Stefan van der Walt)"},
-    {"file": "coffee.jpg", "title": "coffee", "credit": "coffee, CC0 (Rachel Michetti)"},
-    {"file": "astronaut.jpg", "title": "astronaut", "credit": "Eileen Collins, public domain (NASA)"},
-    {"file": "rocket.jpg", "title": "rocket", "credit": "DSCOVR launch, public domain (SpaceX)"},
+    {"file": "chelsea.jpg", "title": N_("cat"), "credit": "Chelsea the cat, CC0 (Stefan van der Walt)"},
+    {"file": "coffee.jpg", "title": N_("coffee"), "credit": "coffee, CC0 (Rachel Michetti)"},
+    {"file": "astronaut.jpg", "title": N_("astronaut"), "credit": "Eileen Collins, public domain (NASA)"},
+    {"file": "rocket.jpg", "title": N_("rocket"), "credit": "DSCOVR launch, public domain (SpaceX)"},
 ]

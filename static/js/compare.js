@@ -1,4 +1,11 @@
 // The comparison page: two models side by side with a layer diff, and a parameters-vs-MACs chart.
+import { t } from "./i18n.js";
+
+const tParams = (n) => t("{n} params", { n });
+const tWeightLayers = (n) => t("{n} weight layers", { n });
+const tDiffer = (n) => t("Layers that differ ({n})", { n });
+const tChart = t("parameters against MACs, log scales");
+
 const models = JSON.parse(document.getElementById("models-data").textContent);
 const a = document.getElementById("a"), b = document.getElementById("b");
 const side = document.getElementById("side");
@@ -12,7 +19,7 @@ async function detail(name) {
 }
 
 const sig = (l) => l && JSON.stringify([l.op, l.ops, l.kernel, l.stride, l.padding, l.groups, l.output_shape, l.params]);
-const desc = (l) => (l ? `${l.ops.join("→")}${l.kernel ? ` ${l.kernel.join("×")}` : ""} → ${(l.output_shape || ["?"]).join("×")}, ${num(l.params)} params` : "—");
+const desc = (l) => (l ? `${l.ops.join("→")}${l.kernel ? ` ${l.kernel.join("×")}` : ""} → ${(l.output_shape || ["?"]).join("×")}, ${tParams(num(l.params))}` : "—");
 
 async function render() {
   const [da, db] = await Promise.all([detail(a.value), detail(b.value)]);
@@ -27,10 +34,10 @@ async function render() {
   }
   const fact = (k, f) => `<tr><th>${k}</th><td>${f(da)}</td><td>${f(db)}</td></tr>`;
   side.innerHTML = `<table class="facts-table"><thead><tr><th></th><th>${da.title}</th><th>${db.title}</th></tr></thead><tbody>
-    ${fact("depth", (m) => `${m.depth} weight layers`)}${fact("parameters", (m) => num(m.params))}
-    ${fact("MACs", (m) => si(m.macs))}${fact("input", (m) => m.input_shape.join("×"))}${fact("layers", (m) => m.layers.length)}</tbody></table>
-    <h3>Layers that differ (${rows.length})</h3>
-    ${rows.length ? `<table id="diff" class="diff"><thead><tr><th>layer</th><th>${da.name}</th><th>${db.name}</th><th class="num">Δ params (B − A)</th></tr></thead><tbody>${rows.join("")}</tbody></table>` : "<p>identical layer by layer</p>"}`;
+    ${fact(t("depth"), (m) => tWeightLayers(m.depth))}${fact(t("parameters"), (m) => num(m.params))}
+    ${fact("MACs", (m) => si(m.macs))}${fact(t("input"), (m) => m.input_shape.join("×"))}${fact(t("layers"), (m) => m.layers.length)}</tbody></table>
+    <h3>${tDiffer(rows.length)}</h3>
+    ${rows.length ? `<table id="diff" class="diff"><thead><tr><th>${t("layer")}</th><th>${da.name}</th><th>${db.name}</th><th class="num">${t("Δ params (B − A)")}</th></tr></thead><tbody>${rows.join("")}</tbody></table>` : `<p>${t("identical layer by layer")}</p>`}`;
 }
 
 function chart() {
@@ -39,12 +46,12 @@ function chart() {
   const lx = pts.map((m) => Math.log10(m.macs)), ly = pts.map((m) => Math.log10(m.params));
   const x0 = Math.floor(Math.min(...lx)), x1 = Math.ceil(Math.max(...lx)), y0 = Math.floor(Math.min(...ly)), y1 = Math.ceil(Math.max(...ly));
   const X = (v) => P + ((v - x0) / (x1 - x0)) * (W - 2 * P), Y = (v) => H - P - ((v - y0) / (y1 - y0)) * (H - 2 * P);
-  let s = `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="parameters against MACs, log scales">`;
+  let s = `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${tChart}">`;
   for (let e = x0; e <= x1; e++) s += `<line class="gridline" x1="${X(e)}" x2="${X(e)}" y1="${P / 2}" y2="${H - P}"/><text class="axis" x="${X(e)}" y="${H - P + 16}">${si(10 ** e)}</text>`;
   for (let e = y0; e <= y1; e++) s += `<line class="gridline" x1="${P}" x2="${W - P / 2}" y1="${Y(e)}" y2="${Y(e)}"/><text class="axis" x="${P - 6}" y="${Y(e) + 4}" text-anchor="end">${si(10 ** e)}</text>`;
-  s += `<text class="axis" x="${W / 2}" y="${H - 8}">MACs per image (log)</text><text class="axis" x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})">parameters (log)</text>`;
+  s += `<text class="axis" x="${W / 2}" y="${H - 8}">${t("MACs per image (log)")}</text><text class="axis" x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})">${t("parameters (log)")}</text>`;
   pts.forEach((m, i) => {
-    s += `<a href="/models/${m.name}"><circle class="pt fam-${m.family.replace(/\W/g, "")}" cx="${X(lx[i])}" cy="${Y(ly[i])}" r="5"><title>${m.title}: ${num(m.params)} params, ${si(m.macs)} MACs</title></circle>`;
+    s += `<a href="/models/${m.name}"><circle class="pt fam-${m.family.replace(/\W/g, "")}" cx="${X(lx[i])}" cy="${Y(ly[i])}" r="5"><title>${m.title}: ${tParams(num(m.params))}, ${si(m.macs)} MACs</title></circle>`;
     s += `<text class="ptl" x="${X(lx[i]) + 7}" y="${Y(ly[i]) - 5 + (i % 3) * 6}">${m.name}</text></a>`;
   });
   document.getElementById("chart").innerHTML = `${s}</svg>`;

@@ -1,4 +1,5 @@
 // The drawing pad: pointer strokes -> debounced POST /predict (lenet5) -> bars, input, every layer's maps.
+import { t } from "./i18n.js";
 import { paintMaps, postJSON, statsText } from "./maps.js";
 
 const pad = document.getElementById("pad");
@@ -65,12 +66,12 @@ pad.addEventListener("pointercancel", end);
 document.getElementById("clear").addEventListener("click", () => {
   strokes = [];
   redraw();
-  reset("draw something");
+  reset(t("draw something"));
 });
 document.getElementById("undo").addEventListener("click", () => {
   strokes.pop();
   redraw();
-  strokes.length ? schedule(0) : reset("draw something");
+  strokes.length ? schedule(0) : reset(t("draw something"));
 });
 pad.addEventListener("keydown", (e) => {
   if (e.key === "Escape" || e.key === "Delete") document.getElementById("clear").click();
@@ -106,7 +107,7 @@ async function predict() {
     const res = await inflight;
     if (my !== seq) return;
     show(res);
-    statusEl.textContent = `${(performance.now() - t0).toFixed(0)} ms (inference ${res.timing_ms.inference.toFixed(1)} ms)`;
+    statusEl.textContent = t("{ms} ms (inference {inf} ms)", { ms: (performance.now() - t0).toFixed(0), inf: res.timing_ms.inference.toFixed(1) });
     document.body.dataset.latencyMs = (performance.now() - t0).toFixed(1);
   } catch (err) {
     if (my !== seq) return;
@@ -137,7 +138,7 @@ function show(res) {
     grid.className = "grid";
     const m = l.maps;
     const scale = m.height === 1 ? Math.max(2, Math.floor(600 / m.width)) : Math.max(2, Math.floor(84 / m.height));
-    paintMaps(grid, m, { scale, label: "map" });
+    paintMaps(grid, m, { scale, label: t("map") });
     sec.append(grid);
     frag.append(sec);
   }

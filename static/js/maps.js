@@ -1,6 +1,7 @@
 // Shared by the pages: decode convscope's 8-bit activation maps and paint them on canvases.
 // Format (see app/inference/run.py): base64 of channels*height*width bytes; byte v of channel c
 // stands for min[c] + v/255 * (max[c] - min[c]).
+import { t } from "./i18n.js";
 
 // viridis, 9 control points, interpolated into a 256-entry lookup table
 const STOPS = [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
@@ -35,7 +36,7 @@ function tooltip() {
 }
 
 // Paint channels [0, maps.channels) of one layer into `grid`, one canvas per channel.
-export function paintMaps(grid, maps, { scale = 3, label = "ch" } = {}) {
+export function paintMaps(grid, maps, { scale = 3, label = t("ch") } = {}) {
   const bytes = decode(maps);
   const { height: h, width: w } = maps;
   const per = h * w;
@@ -64,11 +65,11 @@ export function paintMaps(grid, maps, { scale = 3, label = "ch" } = {}) {
       const x = Math.min(w - 1, Math.floor(((e.clientX - r.left) / r.width) * w));
       const y = Math.min(h - 1, Math.floor(((e.clientY - r.top) / r.height) * h));
       const v = lo + (bytes[c * per + y * w + x] / 255) * (hi - lo);
-      const t = tooltip();
-      t.textContent = h === 1 ? `unit ${x}: ${fmt(v)}` : `${label} ${ch} (${x}, ${y}): ${fmt(v)}`;
-      t.style.left = `${e.pageX + 12}px`;
-      t.style.top = `${e.pageY + 12}px`;
-      t.hidden = false;
+      const box = tooltip();
+      box.textContent = h === 1 ? t("unit {x}: {v}", { x, v: fmt(v) }) : `${label} ${ch} (${x}, ${y}): ${fmt(v)}`;
+      box.style.left = `${e.pageX + 12}px`;
+      box.style.top = `${e.pageY + 12}px`;
+      box.hidden = false;
     });
     cv.addEventListener("mouseleave", () => { tooltip().hidden = true; });
     grid.append(cv);
@@ -76,7 +77,8 @@ export function paintMaps(grid, maps, { scale = 3, label = "ch" } = {}) {
 }
 
 export function statsText(l) {
-  return `min ${fmt(l.min)} · max ${fmt(l.max)} · mean ${fmt(l.mean)} · ${(l.zero_fraction * 100).toFixed(0)}% zero`;
+  return t("min {min} · max {max} · mean {mean} · {zero}% zero", {
+    min: fmt(l.min), max: fmt(l.max), mean: fmt(l.mean), zero: (l.zero_fraction * 100).toFixed(0) });
 }
 
 export async function postJSON(url, body, signal) {

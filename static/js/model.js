@@ -1,5 +1,7 @@
 // The layer explorer: network diagram, image upload / samples -> top-5 and lazily painted maps per layer.
+import { t } from "./i18n.js";
 import { fmt, paintMaps, postJSON, statsText } from "./maps.js";
+import "./predict.js";
 
 const model = JSON.parse(document.getElementById("model-data").textContent);
 const layersEl = document.getElementById("layers");
@@ -71,7 +73,7 @@ async function fileToDataURL(file) {
   return new Promise((ok, fail) => {
     const r = new FileReader();
     r.onload = () => ok(r.result);
-    r.onerror = () => fail(new Error("could not read the file"));
+    r.onerror = () => fail(new Error(t("could not read the file")));
     r.readAsDataURL(file);
   });
 }
@@ -84,7 +86,7 @@ async function urlToDataURL(url) {
 async function run(dataURL) {
   image = dataURL;
   const my = ++seq;
-  statusEl.textContent = "running…";
+  statusEl.textContent = t("running…");
   const t0 = performance.now();
   try {
     // one request: predictions, statistics and the first page of maps (small, downsampled)
@@ -92,7 +94,8 @@ async function run(dataURL) {
       { image, top_k: 5, activations: "maps", map_channels: PER_PAGE, map_size: 56 });
     if (my !== seq) return;
     const bytes = JSON.stringify(res).length;
-    statusEl.textContent = `done in ${(performance.now() - t0).toFixed(0)} ms (inference ${res.timing_ms.inference.toFixed(0)} ms, ${(bytes / 1024).toFixed(0)} KB)`;
+    statusEl.textContent = t("done in {ms} ms (inference {inf} ms, {kb} KB)", {
+      ms: (performance.now() - t0).toFixed(0), inf: res.timing_ms.inference.toFixed(0), kb: (bytes / 1024).toFixed(0) });
     document.body.dataset.transferBytes = bytes;
     show(res, t0);
   } catch (err) {
@@ -149,7 +152,7 @@ function addMore(sec, next, total) {
   const b = document.createElement("button");
   b.type = "button";
   b.className = "more";
-  b.textContent = `show ${Math.min(64, total - next)} more of ${total} channels`;
+  b.textContent = t("show {n} more of {total} channels", { n: Math.min(64, total - next), total });
   b.addEventListener("click", async () => {
     b.disabled = true;
     try {
