@@ -112,3 +112,13 @@ def test_formula_evaluator_catches_a_wrong_number() -> None:
 def test_attach_leaves_foreign_models_alone() -> None:
     d = {"name": "x", "source": "file", "layers": []}
     assert attach(d, "zh") is d
+
+
+def test_zh_is_chinese() -> None:
+    per_layer, model = lessons("vgg16-3", "zh")
+    assert per_layer[0]["formulas"][0] == "参数量 = (3·3·3 + 1)·64 = 1,792"
+    assert "卷积层" in per_layer[0]["title"] and "感受野" in per_layer[0]["text"]
+    assert "全连接层" in model["text"] and "conv1_1" in model["text"]  # layer names stay as they are
+    r50 = lessons("resnet50", "zh")
+    assert "瓶颈" in r50[0][2]["title"] and "退化问题" in r50[1]["text"]
+    assert "局部响应归一化" in lessons("alexnet", "zh")[0][0]["text"]

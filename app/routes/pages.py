@@ -133,8 +133,12 @@ def compare(request: Request, service: ServiceDep) -> Any:
 
 
 SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples/LICENSE.md
-    {"file": "chelsea.jpg", "title": N_("cat"), "credit": "Chelsea the cat, CC0 (Stefan van der Walt)"},
-    {"file": "coffee.jpg", "title": N_("coffee"), "credit": "coffee, CC0 (Rachel Michetti)"},
-    {"file": "astronaut.jpg", "title": N_("astronaut"), "credit": "Eileen Collins, public domain (NASA)"},
-    {"file": "rocket.jpg", "title": N_("rocket"), "credit": "DSCOVR launch, public domain (SpaceX)"},
+    {"file": "chelsea.jpg", "title": N_("cat"), "subject": N_("Chelsea the cat"), "licence": "CC0",
+     "author": "Stefan van der Walt"},
+    {"file": "coffee.jpg", "title": N_("coffee"), "subject": N_("coffee"), "licence": "CC0",
+     "author": "Rachel Michetti"},
+    {"file": "astronaut.jpg", "title": N_("astronaut"), "subject": N_("Eileen Collins"), "licence": N_("public domain"),
+     "author": "NASA"},
+    {"file": "rocket.jpg", "title": N_("rocket"), "subject": N_("DSCOVR launch"), "licence": N_("public domain"),
+     "author": "SpaceX"},
 ]

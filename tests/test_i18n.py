@@ -1,0 +1,75 @@
+"""Two languages: the catalogs are complete, the language is negotiated and announced, pages and API follow it."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import i18n, i18n_catalog
+
+
+def test_zh_catalog_translates_every_message() -> None:
+    assert len(i18n_catalog.extract()) > 100
+    assert i18n_catalog.check() == []  # no message missing, untranslated, fuzzy or with other {placeholders}
+
+
+def test_check_reports_a_missing_translation(monkeypatch) -> None:
+    from babel.messages.catalog import Catalog
+
+    extra = i18n_catalog.extract()
+    extra.add("a sentence nobody translated", None, [("static/js/x.js", 1)])
+    monkeypatch.setattr(i18n_catalog, "extract", lambda: extra)
+    assert any("a sentence nobody translated" in p for p in i18n_catalog.check())
+    assert isinstance(extra, Catalog)
+
+
+@pytest.mark.parametrize(("query", "cookie", "accept", "want"), [
+    (None, None, None, "en"),
+    (None, None, "zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+    (None, None, "fr-FR, en;q=0.5, zh;q=0.9", "zh"),
+    (None, None, "de", "en"),
+    (None, "zh", "en-US", "zh"),
+    ("en", "zh", "zh", "en"),
+    ("zh", None, None, "zh"),
+    ("ZH-hans", None, None, "zh"),
+    ("fr", "zh", "zh", "en"),  # an unknown explicit choice is English, and says so
+    ("", None, "zh", "en"),
+])
+def test_negotiate(query, cookie, accept, want) -> None:
+    assert i18n.negotiate(query, cookie, accept) == want
+
+
+def test_translations_and_js_messages() -> None:
+    zh = i18n.gettext_for("zh")
+    assert zh("Gallery") == "模型库" and zh("receptive field") == "感受野"
+    assert i18n.gettext_for("xx")("Gallery") == "Gallery"
+    js = i18n.js_messages("zh")
+    assert js["Check"] == "检查" and "Gallery" not in js  # only what static/js uses travels to the browser
+
+
+def test_api_language(client) -> None:
+    r = client.get("/api/models/lenet5?lang=zh")
+    assert r.status_code == 200 and r.headers["content-language"] == "zh"
+    d = r.json()
+    assert d["layers"][0]["explain"]["formulas"][0] == "参数量 = (5·5·1 + 1)·6 = 156"
+    assert "全连接层" in d["explain"]["text"]
+    assert d["layers"][0]["name"] == "C1"  # names unchanged
+    r = client.get("/api/models/lenet5?lang=klingon")
+    assert r.headers["content-language"] == "en"
+    assert r.json()["layers"][0]["explain"]["formulas"][0].startswith("params")
+    assert "set-cookie" not in r.headers  # the API does not set the page cookie
+    r = client.get("/api/models/lenet5")
+    assert r.headers["content-language"] == "en"
+
+
+def test_pages_language(client) -> None:
+    for path in ("/", "/draw", "/compare", "/models/lenet5", "/models/resnet18"):
+        r = client.get(path + "?lang=zh")
+        assert r.status_code == 200 and r.headers["content-language"] == "zh", path
+        assert 'lang="zh-Hans"' in r.text and "lang=zh" in r.headers["set-cookie"]
+        r = client.get(path, headers={"accept-language": "en-GB,en;q=0.9"})  # the cookie outranks the browser
+        assert r.headers["content-language"] == "zh", path
+    client.cookies.clear()
+    r = client.get("/models/vgg16-1", headers={"accept-language": "zh-CN"})
+    assert r.headers["content-language"] == "zh" and "卷积层" in r.text and "感受野" in r.text
+    r = client.get("/compare?lang=en")
+    assert r.headers["content-language"] == "en" and "Compare architectures" in r.text
