@@ -23,6 +23,9 @@ class Settings:
     intra_op_threads: int = 1  # onnxruntime threads per inference (see bench/README)
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_777_216  # 4096 x 4096
+    max_input_elements: int = 3 * 1024 * 1024  # a model's declared input (C*H*W); larger models are refused
+    max_layers: int = 512  # layers of a foreign graph exposed for summaries and maps (the first ones)
+    max_response_bytes: int = 32 * 1024 * 1024  # maps per answer (raw bytes); the rest is paged
     eager: tuple[str, ...] = ("lenet5",)  # models whose session is created at start-up
     build_on_demand: bool = True  # write missing built-in ONNX files on first use
 

@@ -1,5 +1,5 @@
-"""ASGI middleware that refuses request bodies over the limit (413) before reading them, also for
-chunked bodies that declare no Content-Length."""
+"""ASGI middleware guarding the server: request bodies over the limit refused (413) before they are
+read, also chunked ones without Content-Length; HEAD answered wherever GET is."""
 
 from __future__ import annotations
 
@@ -75,3 +75,22 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+class HeadAsGet:
+    """HEAD is answered wherever GET is: the GET route runs, its headers are sent, its body is not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(msg: Message) -> None:
+            if msg["type"] == "http.response.body":
+                msg = {**msg, "body": b""}
+            await send(msg)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import __version__, errors
 from app.config import ROOT, Settings
 from app.i18n import LanguageMiddleware
-from app.limits import BodyLimit
+from app.limits import BodyLimit, HeadAsGet
 from app.metrics import Metrics, RequestMetrics
 from app.routes import api, explain, health, pages, units
 from app.service import Service
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.state.metrics = metrics
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
+    app.add_middleware(HeadAsGet)  # innermost: metrics still count HEAD as HEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())
     app.add_middleware(RequestMetrics, metrics=metrics)

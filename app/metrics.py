@@ -25,8 +25,13 @@ class Metrics:
         self.queue = Gauge("convscope_inference_waiting", "Inferences waiting for a slot", registry=self.registry)
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
 class RequestMetrics:
-    """ASGI middleware counting every response by method, route template (not raw path) and status."""
+    """ASGI middleware counting every response by method, route template (not raw path) and status.
+    Every label comes from a fixed set (an unknown method is "other", an unmatched path "other"),
+    so no client can add series."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -48,4 +53,6 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static/") else "other")
-            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            code = str(status) if 100 <= status <= 599 else "other"
+            self.metrics.requests.labels(method, path, code).inc()

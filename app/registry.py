@@ -62,6 +62,7 @@ class ModelInfo:
     bgr: bool = False  # channel order BGR (Caffe) instead of RGB
     label_names: list[str] | None = None  # a foreign model's own class names (from its sidecar)
     assumed: list[str] = field(default_factory=list)
+    layer_cap: dict[str, int] | None = None  # {"shown", "total"} when a foreign graph has more layers than exposed
 
     def summary(self) -> dict[str, Any]:
         t = totals(self.layers)
@@ -70,7 +71,7 @@ class ModelInfo:
             "source": self.source, "input_kind": self.input_kind, "input_shape": self.input_shape,
             "params": t["params"], "macs": t["macs"], "depth": t["depth"], "weights": self.weights,
             "status": self.status, "error": self.error, "description": self.description,
-            "labels": self.labels, "assumed": self.assumed,
+            "labels": self.labels, "assumed": self.assumed, "layer_cap": self.layer_cap,
             "sha256": self.card.get("checkpoint_sha256") or self.card.get("sha256"),
         }
 
@@ -234,10 +235,22 @@ def check_file(path: Path, model: onnx.ModelProto) -> None:
             raise ValueError(f"tensor {t.name!r}: external data file {loc!r} is missing")
 
 
+def check_input_size(shape: list[int | None], limit: int) -> None:
+    """Refuse a model whose declared input (C, H, W) holds more than ``limit`` values: its input
+    tensor alone, and every activation after it, would be sized by that declaration."""
+    n = 1
+    for d in shape:
+        n *= d or 1
+    if n > limit:
+        raise ValueError(f"the model declares an input of {shape} = {n:,} values; the limit is {limit:,} "
+                         "(CONVSCOPE_MAX_INPUT_ELEMENTS)")
+
+
 class FileSource:
     """A foreign .onnx file: introspected once; layer outputs added by graph edit into a side file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
         self.path = path
         self.signature = signature(path)
         name = path.stem
@@ -250,12 +263,16 @@ class FileSource:
             check_file(path, model)
             onnx.checker.check_model(model)  # unknown ops and opsets are caught here, not at first use
             found = inspect(model)
+            check_input_size(found.input_shape, settings.max_input_elements)
         except Exception as exc:
             self.info.status, self.info.error = "error", f"{path.name}: {exc}"
             return
         self._model = model
         info = self.info
         info.layers, info.outputs, info.input_name = found.layers, found.outputs, found.input_name
+        if len(found.layers) > settings.max_layers:  # each exposed layer is a graph output held per run
+            info.layers, info.outputs = found.layers[:settings.max_layers], found.outputs[:settings.max_layers]
+            info.layer_cap = {"shown": settings.max_layers, "total": len(found.layers)}
         info.input_shape = found.input_shape
         info.prob_output, info.prob_is_softmax = found.final_output, found.final_is_softmax
         c = found.input_shape[0]
@@ -273,6 +290,7 @@ class FileSource:
         if sidecar.exists():
             try:
                 apply_sidecar(info, json.loads(sidecar.read_text()), n_out)
+                check_input_size(info.input_shape, settings.max_input_elements)
             except (ValueError, TypeError, KeyError) as exc:
                 info.status, info.error = "error", f"{sidecar.name}: {exc}"
 
@@ -360,20 +378,26 @@ def providers() -> list[str]:
 
 
 class Registry:
-    """Every servable model by name, and a least-recently-used cache of their sessions."""
+    """Every servable model by name, and a least-recently-used cache of their sessions.
+
+    A cache entry holds a session together with the ModelInfo it was loaded with, so a request
+    always sees one version of a model (its output names and its session), even while the file
+    is being replaced."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.sources: dict[str, ModelSource] = {}
-        self._sessions: OrderedDict[str, tuple[ort.InferenceSession, int]] = OrderedDict()
+        self._sessions: OrderedDict[str, tuple[ort.InferenceSession, int, ModelInfo]] = OrderedDict()
         self._lock = threading.Lock()
+        self._check_lock = threading.RLock()  # one reload at a time
         self._model_locks: dict[str, threading.Lock] = {}
         self.scan()
 
     def scan(self) -> None:
+        self._dir_sig = signature(self.settings.models_dir)
         sources: dict[str, ModelSource] = {name: BuiltinSource(name, self.settings) for name in nets.BUILTIN_NAMES}
         for path in self._foreign_files():
-            sources[path.stem] = FileSource(path)
+            sources[path.stem] = FileSource(path, self.settings)
         self.sources = sources
         self._scanned = time.monotonic()
 
@@ -391,56 +415,77 @@ class Registry:
         is broken, the previous good session keeps serving and the model reports why."""
         if time.monotonic() - self._scanned < min_interval_s:
             return
-        self._scanned = time.monotonic()
-        present = {p.stem: p for p in self._foreign_files()}
-        for name, path in present.items():
-            if name not in self.sources:
-                self.sources[name] = FileSource(path)
-        for name in list(self.sources):
-            self.check(name)
+        with self._check_lock:
+            self._scanned = time.monotonic()
+            self._dir_sig = signature(self.settings.models_dir)
+            present = {p.stem: p for p in self._foreign_files()}
+            for name, path in present.items():
+                if name not in self.sources:
+                    self.sources[name] = FileSource(path, self.settings)
+            for name in list(self.sources):
+                self.check(name)
 
     def check(self, name: str) -> None:
         """Compare one model's file with what was loaded; reload, or mark it unavailable."""
-        src = self.sources[name]
-        sig = signature(src.path)
-        if sig == src.signature:
+        if signature(self.sources[name].path) == self.sources[name].signature:
             return
-        if isinstance(src, BuiltinSource):  # rebuilt or re-imported: read its card again, load lazily
-            self._drop(name)
-            self.sources[name] = BuiltinSource(name, self.settings)
-            return
-        if sig is None:
-            self._drop(name)
-            src.signature = None
-            src.info.status, src.info.error = "error", f"{src.path.name} was deleted"
-            return
-        fresh = FileSource(src.path)
-        held = name in self._sessions
-        if held and fresh.info.status != "error":
-            try:
-                entry = self._load(fresh.onnx_path())
-            except Exception as exc:
-                fresh.info.status, fresh.info.error = "error", f"{src.path.name}: could not load: {exc}"
-            else:
-                with self._lock:
-                    self._sessions[name] = entry
-                fresh.info.status = "loaded"
-        if held and fresh.info.status == "error":  # a failed reload keeps the previous good session
-            src.signature = sig
-            src.info.error = f"reload failed, still serving the previous version: {fresh.info.error}"
-            return
-        self.sources[name] = fresh
+        with self._check_lock:
+            src = self.sources[name]
+            sig = signature(src.path)
+            if sig == src.signature:
+                return
+            if isinstance(src, BuiltinSource):  # rebuilt or re-imported: read its card again, load lazily
+                self._drop(name)
+                self.sources[name] = BuiltinSource(name, self.settings)
+                return
+            if sig is None:
+                self._drop(name)
+                src.signature = None
+                src.info.status, src.info.error = "error", f"{src.path.name} was deleted"
+                return
+            fresh = FileSource(src.path, self.settings)
+            held = name in self._sessions
+            if held and fresh.info.status != "error":
+                try:
+                    sess, cost = self._load(fresh.onnx_path(), fresh)
+                except Exception as exc:
+                    fresh.info.status, fresh.info.error = "error", f"{src.path.name}: could not load: {exc}"
+                else:
+                    fresh.info.status = "loaded"
+                    with self._lock:  # the new version's session and info replace the old pair at once
+                        self._sessions[name] = (sess, cost, fresh.info)
+                        self.sources[name] = fresh
+                    return
+            if held and fresh.info.status == "error":  # a failed reload keeps the previous good session
+                src.signature = sig
+                src.info.error = f"reload failed, still serving the previous version: {fresh.info.error}"
+                return
+            with self._lock:
+                self._sessions.pop(name, None)
+                self.sources[name] = fresh
 
     def _drop(self, name: str) -> None:
         with self._lock:
             self._sessions.pop(name, None)
 
     def get(self, name: str) -> ModelSource:
-        src = self.sources.get(nets.canonical(name))
+        """The source of a model by name (404 otherwise). A file added to or restored in the models
+        directory is noticed here, by the directory's modification time, without a listing first."""
+        key = nets.canonical(name)
+        if key not in self.sources and signature(self.settings.models_dir) != self._dir_sig:
+            self.refresh()
+        src = self.sources.get(key)
         if src is None:
-            raise not_found(f"no model named {name!r}; GET /api/models lists the {len(self.sources)} "
+            raise not_found(f"no model named {name[:100]!r}; GET /api/models lists the {len(self.sources)} "
                             f"models available")
         return src
+
+    def current(self, name: str) -> ModelSource:
+        """Like get(), after comparing the model's file with what was loaded (a stat): a deleted
+        then restored file serves again, a replaced one is reloaded."""
+        src = self.get(name)
+        self.check(src.info.name)
+        return self.sources[src.info.name]
 
     def info(self, name: str) -> ModelInfo:
         return self.get(name).info
@@ -449,7 +494,7 @@ class Registry:
         return list(self._sessions)
 
     def memory_bytes(self) -> int:
-        return sum(cost for _, cost in self._sessions.values())
+        return sum(entry[1] for entry in list(self._sessions.values()))
 
     def cached(self, name: str) -> ort.InferenceSession | None:
         """The model's session if it is loaded and its file unchanged (cheap: no thread needed)."""
@@ -464,24 +509,28 @@ class Registry:
 
     def session(self, name: str) -> ort.InferenceSession:
         """The model's session, created on first use (blocking: call it off the event loop)."""
-        src = self.get(name)
+        return self.session_and_info(name)[0]
+
+    def session_and_info(self, name: str) -> tuple[ort.InferenceSession, ModelInfo]:
+        """The model's session and the ModelInfo of the same version (blocking: off the event loop)."""
+        src = self.current(name)
         key = src.info.name
-        self.check(key)
-        src = self.sources[key]
         with self._lock:
-            if key in self._sessions:
+            entry = self._sessions.get(key)
+            if entry is not None:
                 self._sessions.move_to_end(key)
-                return self._sessions[key][0]
+                return entry[0], entry[2]
             mlock = self._model_locks.setdefault(key, threading.Lock())
         if src.info.status == "error":
             raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {src.info.error}")
         with mlock:
             with self._lock:
-                if key in self._sessions:
-                    return self._sessions[key][0]
+                entry = self._sessions.get(key)
+                if entry is not None:
+                    return entry[0], entry[2]
             t0 = time.perf_counter()
             try:
-                sess, cost = self._load(src.onnx_path())
+                sess, cost = self._load(src.onnx_path(), src)
             except AppError:
                 raise
             except Exception as exc:
@@ -489,13 +538,15 @@ class Registry:
                 log.warning("model %s failed to load: %s", key, exc)
                 raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {exc}") from exc
             with self._lock:
-                self._sessions[key] = (sess, cost)
+                if self.sources.get(key) is not src:  # replaced while loading: serve, but do not cache
+                    return sess, src.info
+                self._sessions[key] = (sess, cost, src.info)
                 src.info.status = "loaded"
                 self._evict(keep=key)
             log.info("loaded %s in %.2fs (~%d MB)", key, time.perf_counter() - t0, cost >> 20)
-            return sess
+            return sess, src.info
 
-    def _load(self, path: Path) -> tuple[ort.InferenceSession, int]:
+    def _load(self, path: Path, src: ModelSource | None = None) -> tuple[ort.InferenceSession, int]:
         """A new session and its cost: the measured growth of the process, at least the weights on disk."""
         rss0 = rss_bytes()
         sess = ort.InferenceSession(str(path), self._options(), providers=providers())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 Activations = Literal["none", "summary", "maps"]
 
@@ -73,6 +73,9 @@ class ModelSummary(BaseModel):
     labels: str
     assumed: list[str]
     sha256: str | None
+    layer_cap: dict[str, int] | None = Field(None, description="for a foreign graph with more layers than "
+                                             "convscope exposes: {shown, total}; only the first `shown` layers "
+                                             "have summaries and maps")
 
 
 class Totals(BaseModel):
@@ -103,10 +106,17 @@ class PredictJSON(BaseModel):
                   "items": {"type": "number", "minimum": 0, "maximum": 1}}})] | None = None
     top_k: int = Field(5, ge=1, le=1000)
     activations: Activations = "summary"
-    map_offset: int = Field(0, ge=0, description="first channel of each layer's maps")
+    map_offset: int = Field(0, ge=0, le=1 << 20, description="first channel of each layer's maps")
     map_channels: int = Field(16, ge=1, le=4096, description="channels per layer in maps")
     map_size: int = Field(56, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
-    layers: list[str] | None = Field(None, description="only these layers' maps (all when absent)")
+    layers: list[str] | None = Field(None, max_length=4096, description="only these layers' maps (all when absent)")
+
+    @field_validator("top_k", "map_offset", "map_channels", "map_size", mode="before")
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # JSON true is not the number 1
+            raise ValueError("must be an integer, not a boolean")
+        return v
 
 
 class TopK(BaseModel):
@@ -131,11 +141,25 @@ class Maps(BaseModel):
 class LayerActivation(BaseModel):
     name: str
     shape: list[int]
-    min: float
-    max: float
-    mean: float
+    min: float | None = Field(description="over the finite values (null when none is finite)")
+    max: float | None
+    mean: float | None
     zero_fraction: float
+    nonfinite: int = Field(0, description="how many values are NaN or infinite")
     maps: Maps | None = None
+
+
+class MapsNext(BaseModel):
+    layer: str = Field(description="the first layer whose maps were not (all) sent")
+    map_offset: int = Field(description="ask for `layer` again from this channel")
+    layers: list[str] = Field(description="that layer and the following ones still to ask for")
+
+
+class MapsPage(BaseModel):
+    complete: bool
+    limit_bytes: int
+    next: MapsNext
+    message: str
 
 
 class SeenInput(BaseModel):
@@ -151,6 +175,9 @@ class PredictResponse(BaseModel):
     top_k: list[TopK]
     layers: list[LayerActivation]
     timing_ms: dict[str, float]
+    nonfinite_outputs: int | None = Field(None, description="NaN/infinite class scores (counted as 0)")
+    maps_page: MapsPage | None = Field(None, description="present when the maps asked for exceed the answer's "
+                                       "size ceiling: what was left out and how to ask for it")
 
 
 class ErrorDetail(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from starlette.responses import Response
 
-from app.analysis import totals
 from app.config import Settings
 from app.errors import AppError, bad_input
 from app.inference import preprocess as pre
-from app.inference.run import MapOptions, Timer, answer, run
+from app.inference.run import MapOptions, Timer, answer, check_layers, run
 from app.metrics import Metrics
 from app.registry import ModelInfo, Registry
 
@@ -46,9 +47,6 @@ class Service:
         self.pool = ThreadPoolExecutor(max_workers=settings.max_concurrent + 2, thread_name_prefix="infer")
         self._sem: asyncio.Semaphore | None = None
         self.waiting = 0
-        # models cheap enough to run on the event loop itself (LeNet-5: 0.4 M MACs, ~0.1 ms)
-        self.small = {name for name, src in self.registry.sources.items()
-                      if src.info.source == "builtin" and (totals(src.info.layers)["macs"] or 1e18) < 5e6}
 
     async def start(self) -> None:
         self._sem = asyncio.Semaphore(self.settings.max_concurrent)
@@ -87,7 +85,7 @@ class Service:
             if req.pixels is not None:
                 a = pre.pixels(req.pixels)
             else:
-                a = pre.gray(pre.open_image(req.image or b"", self.settings.max_image_pixels))
+                a = pre.gray(pre.open_image(req.image or b"", self.settings.max_image_pixels, 256))
             m = pre.mnistify(a)
             if list(info.input_shape) not in ([1, 28, 28], [1, 32, 32]):
                 raise bad_input(f"{info.name} expects input {info.input_shape}; digits come as 1x28x28 or 1x32x32")
@@ -98,7 +96,8 @@ class Service:
                             "(multipart field 'image' or JSON 'image' as a data URL)")
         if any(d is None for d in info.input_shape):
             raise bad_input(f"{info.name} has an input of unknown size {info.input_shape}; it cannot be run")
-        img = pre.open_image(req.image or b"", self.settings.max_image_pixels)
+        side = max(int(d or 0) for d in info.input_shape[1:])
+        img = pre.open_image(req.image or b"", self.settings.max_image_pixels, max(256, round(side / 0.875) + 1))
         x = pre.photo(img, [int(d) for d in info.input_shape], info.mean, info.std,  # type: ignore[misc]
                       info.pixel_range, info.bgr)
         m = np.asarray(info.mean, np.float32).reshape(-1, 1, 1)
@@ -108,25 +107,25 @@ class Service:
         return x, {"shape": list(x.shape[1:]), "image": pre.data_url(seen, "JPEG")}
 
     async def predict(self, req: PredictInput) -> dict[str, Any]:
+        """Preprocess, run and summarise one input; every step inside an admission slot and on a
+        worker thread, so the event loop (and /healthz) never waits for a request's work."""
         info = self.registry.info(req.model)
         if info.status == "error":
             raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
         if req.image is None and req.pixels is None:
             raise bad_input("send an image (multipart field 'image', or JSON 'image' as a data URL or base64)"
                             + (" or JSON 'pixels' (28x28 numbers in [0,1])" if info.input_kind == "digit" else ""))
+        if req.maps.layers:
+            check_layers(info, req.maps.layers)
         timer = Timer()
-        x, seen = self.prepare(info, req)
-        timer.lap("preprocess")
         async with self.slot():
-            sess = self.registry.cached(info.name) or await self.blocking(self.registry.session, info.name)
+            # one consistent version: the session and the info it was loaded with (loading is not timed)
+            sess, info = await self.blocking(self.registry.session_and_info, req.model)
             timer.lap("load")
             opts = ort.RunOptions()
-            if info.name in self.small:  # microseconds of work: a thread hop would cost more than the run
-                prob, outs = run(sess, info, x, req.activations, opts)
-                return self._finish(info, req, seen, prob, outs, timer)
-            fut = asyncio.get_running_loop().run_in_executor(self.pool, run, sess, info, x, req.activations, opts)
+            fut = asyncio.get_running_loop().run_in_executor(self.pool, self._work, sess, info, req, timer, opts)
             try:
-                prob, outs = await asyncio.wait_for(asyncio.shield(fut), self.settings.inference_timeout_s)
+                return await asyncio.wait_for(asyncio.shield(fut), self.settings.inference_timeout_s)
             except TimeoutError:
                 opts.terminate = True  # onnxruntime stops the run; the slot is freed below
                 with contextlib.suppress(Exception):
@@ -134,12 +133,26 @@ class Service:
                 self.metrics.rejected.labels("timeout").inc()
                 raise AppError(504, "timeout", f"the inference took longer than "
                                f"{self.settings.inference_timeout_s:g} s and was stopped") from None
-        return self._finish(info, req, seen, prob, outs, timer)
 
-    def _finish(self, info: ModelInfo, req: PredictInput, seen: dict[str, Any], prob: np.ndarray,
-                outs: dict[str, np.ndarray], timer: Timer) -> dict[str, Any]:
+    def _work(self, sess: ort.InferenceSession, info: ModelInfo, req: PredictInput, timer: Timer,
+              opts: ort.RunOptions) -> dict[str, Any]:
+        """The blocking part of a prediction (a worker thread): preprocessing, the run, the answer."""
+        x, seen = self.prepare(info, req)
+        timer.lap("preprocess")
+        prob, outs = run(sess, info, x, req.activations, opts)
         timer.lap("inference")
         self.metrics.latency.labels(info.name).observe(timer.ms["inference"] / 1000)
-        result = answer(info, prob, outs, req.top_k, req.activations, req.maps)
+        result = answer(info, prob, outs, req.top_k, req.activations, req.maps, self.settings.max_response_bytes)
+        del outs
         timer.lap("postprocess")
         return {"model": info.name, "weights": info.weights, "input": seen, **result, "timing_ms": timer.done()}
+
+    async def respond(self, result: dict[str, Any]) -> Response:
+        """A JSON response, encoded on a worker thread when it is big (maps run to megabytes)."""
+        big = any("maps" in layer for layer in result.get("layers", ()))
+        body = await self.blocking(_dumps, result) if big else _dumps(result)
+        return Response(body, media_type="application/json")
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import re
 import warnings
 
@@ -34,9 +35,11 @@ def decode_base64(text: str, max_bytes: int) -> bytes:
                         "'data:image/png;base64,...' or plain base64", 400, "bad_base64") from exc
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
+def open_image(data: bytes, max_pixels: int, min_side: int | None = None) -> Image.Image:
     """Decode untrusted bytes: allow-listed formats only, size checked before pixels are allocated,
-    decompression-bomb warnings treated as errors; the first frame of an animation; RGB or L."""
+    decompression-bomb warnings treated as errors; the first frame of an animation; RGB or L.
+    With ``min_side``, a big JPEG is decoded at a reduced DCT scale whose short side is still at
+    least ``min_side`` (up to 8x less work, and less time holding the interpreter lock)."""
     if not data:
         raise bad_input("the image is empty", 400, "empty_image")
     with warnings.catch_warnings():
@@ -58,6 +61,9 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
             raise bad_input("the image has no pixels", 400, "empty_image")
         try:
             img.seek(0)
+            if min_side and img.format == "JPEG" and img.mode in ("RGB", "L") and min(w, h) >= 2 * min_side:
+                k = min_side / min(w, h)
+                img.draft(img.mode, (math.ceil(w * k), math.ceil(h * k)))
             img.load()
             if img.mode in ("P", "PA", "LA", "RGBA", "I;16", "I;16B", "I;16L", "I", "F", "CMYK", "YCbCr",
                             "1", "LAB", "HSV"):

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -59,7 +59,13 @@ async def _parse(request: Request, service: Service, model: str | None,
     With ``extra``, the fields named by its keys (e.g. a unit's layer) are taken out into it."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     known = _FORM_FIELDS | set(extra or ())
-    fields: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in known}
+    fields: dict[str, Any] = {}
+    for k, v in request.query_params.multi_items():
+        if k in fields:
+            raise bad_input(f"the query parameter {k!r} is given twice; give each option once")
+        if k in known:
+            fields[k] = v
+    query = set(fields)
     image: bytes | None = None
     if ctype == "multipart/form-data":
         try:
@@ -68,7 +74,11 @@ async def _parse(request: Request, service: Service, model: str | None,
             raise
         except Exception as exc:
             raise bad_input(f"the multipart body could not be read: {exc}", 400, "bad_multipart") from exc
+        seen: set[str] = set()
         for key, value in form.multi_items():
+            if key in seen or key in query:
+                raise bad_input(f"the form field {key!r} is given twice; give each field once")
+            seen.add(key)
             if isinstance(value, UploadFile):
                 if key != "image":
                     raise bad_input(f"unexpected file field {key!r}; send the picture as 'image'")
@@ -79,14 +89,17 @@ async def _parse(request: Request, service: Service, model: str | None,
                 raise bad_input(f"unexpected form field {key!r}; accepted: {', '.join(sorted(known))}")
     elif ctype == "application/json":
         body = await request.body()
-        try:
-            data = json.loads(body)
+        try:  # a big body is parsed on a worker thread, not on the event loop
+            data = await service.blocking(_loads, body) if len(body) > 65536 else _loads(body)
         except RecursionError:
             raise bad_input("the JSON body is nested too deeply", 400, "bad_json") from None
         except ValueError as exc:
             raise bad_input(f"the body is not valid JSON ({exc})", 400, "bad_json") from exc
         if not isinstance(data, dict):
             raise bad_input("the JSON body must be an object like {\"model\": \"lenet5\", \"image\": \"data:...\"}")
+        for k in data:
+            if k in query:
+                raise bad_input(f"{k!r} is given both in the query and in the body; give it once")
         fields.update(data)
     else:
         raise AppError(415, "unsupported_media_type", "send multipart/form-data (field 'image') or application/json")
@@ -106,11 +119,25 @@ async def _parse(request: Request, service: Service, model: str | None,
     if p.image is not None:
         if image is not None:
             raise bad_input("send the image once: as a file or as base64, not both")
-        image = decode_base64(p.image, service.settings.max_body_bytes)
+        image = (await service.blocking(decode_base64, p.image, service.settings.max_body_bytes)
+                 if len(p.image) > 65536 else decode_base64(p.image, service.settings.max_body_bytes))
     if image is not None and p.pixels is not None:
         raise bad_input("send either an image or pixels, not both")
     maps = MapOptions(p.map_offset, p.map_channels, p.map_size, tuple(p.layers or ()))
     return PredictInput(name, image, p.pixels, p.top_k, p.activations, maps)
+
+
+def _loads(body: bytes) -> Any:
+    """JSON with duplicate keys refused (which one would win is a guess)."""
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                raise ValueError(f"the key {k[:40]!r} appears twice")
+            out[k] = v
+        return out
+
+    return json.loads(body, object_pairs_hook=pairs)
 
 
 _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or JSON with `image` "
@@ -122,13 +149,13 @@ _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or J
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS, response_model_exclude_none=True,
              summary="Predict", description=_DOC + " The model is `model` in the body or query.",
              openapi_extra={"requestBody": _PREDICT_BODY})
-async def predict(request: Request, service: ServiceDep) -> JSONResponse:
+async def predict(request: Request, service: ServiceDep) -> Response:
     # returned as a response: FastAPI then skips re-validating megabytes of maps (the model is for the docs)
-    return JSONResponse(await service.predict(await _parse(request, service, None)))
+    return await service.respond(await service.predict(await _parse(request, service, None)))
 
 
 @router.post("/api/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
              response_model_exclude_none=True,
              summary="Predict with a named model", description=_DOC, openapi_extra={"requestBody": _PREDICT_BODY})
-async def predict_named(name: str, request: Request, service: ServiceDep) -> JSONResponse:
-    return JSONResponse(await service.predict(await _parse(request, service, name)))
+async def predict_named(name: str, request: Request, service: ServiceDep) -> Response:
+    return await service.respond(await service.predict(await _parse(request, service, name)))

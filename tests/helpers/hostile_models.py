@@ -1,0 +1,71 @@
+"""Small hostile or odd ONNX models built with onnx.helper, for the attack tests (issue 12):
+each file is a few hundred bytes and does what its name says when run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+N = helper.make_node
+
+
+def _save(path: Path, nodes: list, inp: onnx.ValueInfoProto, out: onnx.ValueInfoProto,
+          inits: list | None = None, check: bool = True) -> Path:
+    graph = helper.make_graph(nodes, path.stem, [inp], [out], initializer=inits or [])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    if check:
+        onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def conv_classifier(path: Path, c: int = 3, h: int = 32, w: int = 32, classes: int = 10,
+                    weight_fill: float | None = None) -> Path:
+    """Conv(8 channels, 3x3, same) -> Relu -> GlobalAveragePool -> Flatten -> Gemm -> Softmax.
+    ``weight_fill`` sets every conv weight (inf makes every activation after it non-finite)."""
+    rng = np.random.default_rng(0)
+    wc = (rng.standard_normal((8, c, 3, 3)) * 0.2).astype(np.float32)
+    if weight_fill is not None:
+        wc[:] = weight_fill
+    inits = [numpy_helper.from_array(wc, "wc"),
+             numpy_helper.from_array((rng.standard_normal((classes, 8)) * 0.2).astype(np.float32), "wf")]
+    nodes = [N("Conv", ["data", "wc"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             N("Relu", ["conv"], ["relu"]), N("GlobalAveragePool", ["relu"], ["gap"]),
+             N("Flatten", ["gap"], ["flat"]), N("Gemm", ["flat", "wf"], ["logits"], transB=1),
+             N("Softmax", ["logits"], ["probs"], axis=1)]
+    return _save(path, nodes, helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, c, h, w]),
+                 helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, classes]), inits)
+
+
+def constant_bomb(path: Path, gib: float, size: int = 32) -> Path:
+    """The issue's 662-byte bomb: Shape -> Mul -> ConstantOfShape (``gib`` GiB of float32) ->
+    ReduceMean, added to a real classifier's logits, so one run allocates ``gib`` GiB."""
+    base = conv_classifier(path, h=size, w=size)
+    m = onnx.load(str(base))
+    n = int(gib * (1 << 30) / 4)
+    m.graph.initializer.extend([numpy_helper.from_array(np.array([n], np.int64), "bomb_len")])
+    m.graph.node.extend([
+        N("ConstantOfShape", ["bomb_len"], ["bomb"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+        N("ReduceMean", ["bomb"], ["bomb_mean"], keepdims=1),
+        N("Add", ["logits", "bomb_mean"], ["logits2"]),
+        N("Softmax", ["logits2"], ["probs2"], axis=1),
+    ])
+    m.graph.output[0].name = "probs2"
+    onnx.save(m, str(path))
+    return path
+
+
+def long_chain(path: Path, layers: int, c: int = 4, hw: int = 32) -> Path:
+    """A chain of ``layers`` 1x1 convolutions on a c x hw x hw map: a tiny file, many layers."""
+    w = numpy_helper.from_array(np.eye(c, dtype=np.float32).reshape(c, c, 1, 1), "w")
+    nodes, x = [], "data"
+    for i in range(layers):
+        nodes.append(N("Conv", [x, "w"], [f"c{i}"], kernel_shape=[1, 1]))
+        x = f"c{i}"
+    nodes += [N("GlobalAveragePool", [x], ["gap"]), N("Flatten", ["gap"], ["flat"]),
+              N("Softmax", ["flat"], ["probs"], axis=1)]
+    return _save(path, nodes, helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, c, hw, hw]),
+                 helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, c]), [w])

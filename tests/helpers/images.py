@@ -1,0 +1,22 @@
+"""Inputs for requests: a random photo as PNG bytes and a drawn seven as 28x28 pixels."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def png(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
+
+
+PHOTO = png((np.random.default_rng(0).random((64, 80, 3)) * 255).astype(np.uint8))
+_seven = np.zeros((28, 28))
+_seven[6:9, 8:21] = 1
+for _i in range(9, 24):
+    _seven[_i, 19 - (_i - 9) // 2: 22 - (_i - 9) // 2] = 1
+SEVEN_PIXELS = _seven.tolist()
