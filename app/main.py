@@ -18,7 +18,7 @@ from app.config import ROOT, Settings
 from app.i18n import LanguageMiddleware
 from app.limits import BodyLimit, HeadAsGet
 from app.metrics import Metrics, RequestMetrics
-from app.routes import api, explain, health, pages, units
+from app.routes import api, explain, health, lessons, pages, units
 from app.service import Service
 
 DESCRIPTION = """See how a convolutional network works, layer by layer: LeNet-5, AlexNet, six VGG
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(units.router)
+    app.include_router(lessons.router)
     app.include_router(explain.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

@@ -2,7 +2,8 @@
 
 Every stage's output is a named graph output, so one ``session.run`` yields the prediction
 and all activations; the stage output is what the stage hands on (after its ReLU, LRN or
-pool), which keeps onnxruntime's Conv+ReLU fusion intact. The layer table and the model's
+pool), which keeps onnxruntime's Conv+ReLU fusion intact. After ``prob`` come the tensors an
+LRN reads inside a stage (``conv1.pre_lrn``), for the before/after lesson. The layer table and the model's
 facts travel in ``metadata_props["convscope"]`` as JSON.
 """
 
@@ -86,6 +87,11 @@ def _emit(g: _Graph, op: Op, x: str, scope: str, key: Callable[[], str]) -> str:
     raise TypeError(f"no ONNX form for {op!r}")
 
 
+def pre_lrn(stage: str) -> str:
+    """The graph output holding what a stage's LRN reads (the ReLU's output; Conv+ReLU stay fused)."""
+    return f"{stage}.pre_lrn"
+
+
 def _rename_last(g: _Graph, old: str, new: str) -> None:
     last = g.nodes[-1]
     assert last.output[0] == old
@@ -116,11 +122,16 @@ def build(net: Net, weights: Weights, weights_source: str = "untrained",
     g = _Graph(weights, data, data_location)
     x, shape = INPUT, net.input_shape
     outputs: list[tuple[str, tuple[int, ...]]] = []
+    extra: list[tuple[str, tuple[int, ...]]] = []  # inside-stage tensors exposed after prob
     for stage in net.stages:
         keys = iter(stage.param_keys())
         key = keys.__next__
         y, s = x, shape
-        for op in stage.ops:
+        for i, op in enumerate(stage.ops):
+            if isinstance(op, LRN) and i > 0:  # what LRN reads, for the before/after lesson (app/lessons/lrn.py)
+                _rename_last(g, y, pre_lrn(stage.name))
+                y = pre_lrn(stage.name)
+                extra.append((y, s))
             y = _emit(g, op, y, stage.name, key)
             s, _, _ = op_forward(op, s, None)
         if stage.shortcut is not None:
@@ -136,6 +147,7 @@ def build(net: Net, weights: Weights, weights_source: str = "untrained",
         outputs.append((stage.name, s))
     g.node("Softmax", [x], "prob", out=PROB, axis=1)
     outputs.append((PROB, shape))
+    outputs += extra
 
     graph = helper.make_graph(
         g.nodes, net.name,

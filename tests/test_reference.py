@@ -11,7 +11,8 @@ import pytest
 
 from app import nets
 from app.analysis import analyse
-from app.onnx_build import PROB, build, read_metadata
+from app.nets.spec import LRN
+from app.onnx_build import PROB, build, pre_lrn, read_metadata
 from app.weights import he_init
 
 torch = pytest.importorskip("torch")
@@ -50,7 +51,9 @@ def test_onnx_matches_pytorch_and_the_layer_table(name: str) -> None:
     outs = dict(zip(names, sess.run(names, {"input": x}), strict=True))
     del sess
     table = analyse(net)
-    assert names == [layer.name for layer in table] + [PROB]
+    n = len(table) + 1
+    assert names[:n] == [layer.name for layer in table] + [PROB]
+    assert names[n:] == [pre_lrn(s.name) for s in net.stages if any(isinstance(o, LRN) for o in s.ops[1:])]
     for layer in table:  # reported shape == the shape onnxruntime produced
         assert list(outs[layer.name].shape) == [batch, *layer.output_shape], layer.name
     np.testing.assert_allclose(outs[PROB].sum(1), 1.0, rtol=1e-5)

@@ -12,6 +12,7 @@ from app import i18n, lessons, nets
 from app.analysis import analyse, totals
 from app.config import ROOT
 from app.lessons.layers import N_
+from app.lessons.lrn import lrn_stages
 from app.nets import vgg
 from app.routes.deps import ServiceDep
 
@@ -89,7 +90,8 @@ def explorer(name: str, request: Request, service: ServiceDep) -> Any:
     detail = lessons.attach(info.detail(), i18n.current.get())
     return templates.TemplateResponse(request, "model.html", {
         "model": detail, "page": "model", "samples": SAMPLES, "weights_commands": weights_commands(info.name),
-        "model_description": lessons.describe(detail, i18n.current.get())})
+        "model_description": lessons.describe(detail, i18n.current.get()),
+        "lrn_layers": [s for s, _r, _o in lrn_stages(info.name)] if info.source == "builtin" else []})
 
 
 def vgg_table() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 import { t } from "./i18n.js";
 import { fmt, paintMaps, postJSON, statsText } from "./maps.js";
 import "./predict.js";
+import "./lrn.js";
 
 const model = JSON.parse(document.getElementById("model-data").textContent);
 const layersEl = document.getElementById("layers");
@@ -98,6 +99,7 @@ async function run(dataURL) {
       ms: (performance.now() - t0).toFixed(0), inf: res.timing_ms.inference.toFixed(0), kb: (bytes / 1024).toFixed(0) });
     document.body.dataset.transferBytes = bytes;
     show(res, t0);
+    document.dispatchEvent(new CustomEvent("convscope:ran", { detail: { image } })); // lrn.js
   } catch (err) {
     if (my === seq) statusEl.textContent = err.message;
   }

@@ -82,3 +82,11 @@ function setMode(on) {
 }
 
 if (table && toggle) toggle.addEventListener("click", () => setMode(toggle.getAttribute("aria-pressed") !== "true"));
+
+// A layer's "?" link opens its explanation as well as scrolling to it.
+for (const a of document.querySelectorAll("#layer-table a.why")) {
+  a.addEventListener("click", () => {
+    const box = document.getElementById(a.getAttribute("href").slice(1));
+    if (box) box.open = true;
+  });
+}
