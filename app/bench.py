@@ -25,7 +25,7 @@ import onnxruntime as ort
 
 from app import nets
 from app.analysis import analyse, totals
-from app.config import ROOT, Settings
+from app.config import BUNDLED_MODELS_DIR, FROM_CHECKOUT, ROOT, Settings
 
 QUICK_MODELS = ["lenet5", "alexnet", "vgg16-3", "resnet50"]
 
@@ -173,8 +173,8 @@ def main(models: list[str] | None = None, quick: bool = False, out: Path | None 
     print(f"  {result['peak_gflops']} GFLOP/s")
     work = Path(tempfile.mkdtemp(prefix="convscope-bench-"))
     try:
-        shutil.copy(ROOT / "models" / "lenet5.onnx", work / "lenet5.onnx")
-        shutil.copy(ROOT / "models" / "lenet5.card.json", work / "lenet5.card.json")
+        shutil.copy(BUNDLED_MODELS_DIR / "lenet5.onnx", work / "lenet5.onnx")
+        shutil.copy(BUNDLED_MODELS_DIR / "lenet5.card.json", work / "lenet5.card.json")
         rows = []
         for m in tqdm(models, desc="engine", unit="model"):
             rows.append(engine(m, work, reps))
@@ -191,7 +191,8 @@ def main(models: list[str] | None = None, quick: bool = False, out: Path | None 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(result)
-    out = out or ROOT / "bench" / "results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    results = ROOT / "bench" / "results" if FROM_CHECKOUT else Path.cwd()
+    out = out or results / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out}")

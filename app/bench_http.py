@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 
 from app import nets
-from app.config import ROOT, Settings
+from app.config import BUNDLED_MODELS_DIR, ROOT, STATIC_DIR, Settings
 from app.loadgen import digit_body, free_port, rss_mb, run_async, run_load
 
 
@@ -46,7 +46,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     cold = work / "cold"
     cold.mkdir()
     for f in ("lenet5.onnx", "lenet5.card.json"):
-        shutil.copy(ROOT / "models" / f, cold / f)
+        shutil.copy(BUNDLED_MODELS_DIR / f, cold / f)
     settings = Settings.from_env()
     conv_args = ["app.cli", "serve", "--models-dir", str(cold), "--log-level", "error"]
     conv, conv_url, ready_s = _spawn(conv_args, {})
@@ -73,7 +73,7 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         out["in_process"] = _in_process(cold)
 
         # VGG16-3 with maps: first request (build + session), then steady state against in-process
-        photo = (ROOT / "static" / "samples" / "chelsea.jpg").read_bytes()
+        photo = (STATIC_DIR / "samples" / "chelsea.jpg").read_bytes()
         req = {"model": "vgg16-3", "image": "data:image/jpeg;base64," + base64.b64encode(photo).decode(),
                "activations": "maps"}
         first: dict[str, float] = {}
@@ -159,7 +159,7 @@ def run_ray(quick: bool) -> list[dict[str, Any]]:
     """VGG16-3 /predict (no maps) through plain uvicorn, then Ray Serve with 1 and 2 replicas."""
     d = Path(tempfile.mkdtemp(prefix="convscope-ray-bench-"))
     rows: list[dict[str, Any]] = []
-    photo = (ROOT / "static" / "samples" / "chelsea.jpg").read_bytes()
+    photo = (STATIC_DIR / "samples" / "chelsea.jpg").read_bytes()
     body = {"model": "vgg16-3", "image": base64.b64encode(photo).decode(), "activations": "none"}
     seconds = 8.0 if quick else 20.0
     try:

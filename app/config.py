@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+ROOT = PACKAGE_DIR.parent
+# Run from a checkout, static/, templates/ and models/ sit beside app/; installed from a wheel, setup.py
+# has copied them (and only the committed models) into the package as app/_data/.
+FROM_CHECKOUT = (ROOT / "pyproject.toml").is_file() and (ROOT / "templates").is_dir() and (ROOT / "static").is_dir()
+DATA_DIR = ROOT if FROM_CHECKOUT else PACKAGE_DIR / "_data"
+STATIC_DIR = DATA_DIR / "static"
+TEMPLATES_DIR = DATA_DIR / "templates"
+BUNDLED_MODELS_DIR = DATA_DIR / "models"  # lenet5.onnx, its card and imagenet_classes.tsv
+SEED_FILES = ("lenet5.onnx", "lenet5.card.json")
+
+
+def user_data_dir() -> Path:
+    """Where an installed convscope keeps its models: the platform's per-user data folder."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "convscope"
+
+
+def seed_models_dir(models_dir: Path) -> Path:
+    """Create ``models_dir`` if needed and copy the trained LeNet-5 (and its card) in when it is missing."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if not (models_dir / "lenet5.onnx").exists() and not (models_dir / "lenet5.card.json").exists():
+        for f in SEED_FILES:
+            shutil.copyfile(BUNDLED_MODELS_DIR / f, models_dir / f)
+    return models_dir
 
 
 def _default_models_dir() -> Path:
-    return ROOT / "models"
+    """The checkout's models/ from a checkout; otherwise a per-user data folder seeded with LeNet-5."""
+    if FROM_CHECKOUT:
+        return ROOT / "models"
+    return seed_models_dir(user_data_dir() / "models")
 
 
 @dataclass(frozen=True)

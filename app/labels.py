@@ -1,15 +1,15 @@
-"""Class names: MNIST digits and the 1000 ImageNet classes shipped in models/."""
+"""Class names: MNIST digits and the 1000 ImageNet classes shipped with the app (models/ in a checkout)."""
 
 from __future__ import annotations
 
 from functools import cache
 
-from app.config import ROOT
+from app.config import BUNDLED_MODELS_DIR
 
 
 @cache
 def imagenet() -> list[str]:
-    rows = [line.split("\t", 1) for line in (ROOT / "models" / "imagenet_classes.tsv").read_text().splitlines()
+    rows = [line.split("\t", 1) for line in (BUNDLED_MODELS_DIR / "imagenet_classes.tsv").read_text().splitlines()
             if line and not line.startswith("#")]
     return [lemmas.split(",")[0].strip() for _, lemmas in rows]
 

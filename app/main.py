@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__, errors
-from app.config import ROOT, Settings
+from app.config import STATIC_DIR, Settings
 from app.i18n import LanguageMiddleware
 from app.limits import BodyLimit, HeadAsGet
 from app.metrics import Metrics, RequestMetrics
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lessons.router)
     app.include_router(explain.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.metrics = metrics
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
     app.add_middleware(HeadAsGet)  # innermost: metrics still count HEAD as HEAD

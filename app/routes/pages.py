@@ -10,14 +10,14 @@ from fastapi.templating import Jinja2Templates
 
 from app import i18n, lessons, nets
 from app.analysis import analyse, totals
-from app.config import ROOT
+from app.config import TEMPLATES_DIR
 from app.lessons.layers import N_
 from app.lessons.lrn import lrn_stages
 from app.nets import vgg
 from app.routes.deps import ServiceDep
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(ROOT / "templates"))
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
 def _fmt(n: int | float | None) -> str:
