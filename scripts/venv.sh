@@ -22,4 +22,4 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 PY="$VENV/bin/python"
-PIP=("$PY" -m pip install -q --disable-pip-version-check)
+PIP=("$PY" -m pip install -q --no-compile --disable-pip-version-check)  # bytecode is compiled on first import
