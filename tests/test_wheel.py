@@ -52,6 +52,9 @@ def test_wheel_installs_and_serves_from_any_folder(tmp_path: Path) -> None:
     for f in ["app/_data/templates/base.html", "app/_data/static/js/draw.js", "app/_data/static/css/site.css",
               *[f"app/_data/models/{m}" for m in SHIPPED_MODELS]]:
         assert f in names, f"{f} missing from the wheel"
+    in_package = [str(f.relative_to(ROOT)) for f in (ROOT / "app").rglob("*")
+                  if f.is_file() and "__pycache__" not in f.parts and f.suffix not in (".pyc", ".pyo")]
+    assert not [f for f in in_package if f not in names], "files of app/ missing from the wheel"
     assert not [n for n in names if n.startswith("app/_data/models/") and n.rsplit("/", 1)[1] not in SHIPPED_MODELS]
     meta = Parser().parsestr(zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
