@@ -20,6 +20,8 @@ from app.limits import BodyLimit, HeadAsGet
 from app.metrics import Metrics, RequestMetrics
 from app.routes import api, explain, health, lessons, pages, units
 from app.service import Service
+from app.web import docs
+from app.web.csp import SecurityHeaders
 
 DESCRIPTION = """See how a convolutional network works, layer by layer: LeNet-5, AlexNet, six VGG
 configurations and ResNet, on your own input. Every error is JSON of one shape:
@@ -59,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             service.close()
 
-    app = FastAPI(title="convscope", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="convscope", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served offline by app.web.docs
     errors.install(app)
     app.include_router(health.router)
     app.include_router(api.router)
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lessons.router)
     app.include_router(explain.router)
     app.include_router(pages.router)
+    docs.install(app)  # /docs with its assets from the app itself
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.metrics = metrics
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(LanguageMiddleware)  # ?lang=, cookie, Accept-Language -> Content-Language
+    app.add_middleware(SecurityHeaders)  # Content-Security-Policy on every response
     app.add_middleware(ReplicaHeader, state=app.state)  # outermost: even a 413 says who answered
     logging.getLogger("convscope").setLevel(logging.INFO)
     return app

@@ -1,5 +1,6 @@
 // The drawing pad: pointer strokes -> debounced POST /predict (lenet5) -> bars, input, every layer's maps.
 import { t } from "./i18n.js";
+import { el } from "./lib.js";
 import { paintMaps, postJSON, statsText } from "./maps.js";
 
 const pad = document.getElementById("pad");
@@ -18,8 +19,8 @@ let inflight = null;
 let seq = 0;
 
 for (let d = 0; d < 10; d++) {
-  bars.insertAdjacentHTML("beforeend",
-    `<div class="bar-row"><span class="digit">${d}</span><span class="bar"><span class="fill" id="bar-${d}"></span></span><span class="pct" id="pct-${d}"></span></div>`);
+  bars.append(el("div", { class: "bar-row" }, el("span", { class: "digit" }, d),
+    el("span", { class: "bar" }, el("span", { class: "fill", id: `bar-${d}` })), el("span", { class: "pct", id: `pct-${d}` })));
 }
 
 function redraw() {
@@ -129,11 +130,8 @@ function show(res) {
   });
   const frag = document.createDocumentFragment();
   for (const l of res.layers) {
-    const sec = document.createElement("section");
-    sec.className = "layer";
-    sec.dataset.layer = l.name;
-    const shape = l.shape.join("×");
-    sec.innerHTML = `<h3>${l.name} <small>${shape}</small></h3><p class="stats">${statsText(l)}</p>`;
+    const sec = el("section", { class: "layer", dataset: { layer: l.name } },
+      el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))), el("p", { class: "stats" }, statsText(l)));
     const grid = document.createElement("div");
     grid.className = "grid";
     const m = l.maps;

@@ -1,6 +1,7 @@
 // The layer explorer: network diagram, image upload / samples -> top-5 and lazily painted maps per layer.
 import { t } from "./i18n.js";
-import { fmt, paintMaps, postJSON, statsText } from "./maps.js";
+import { el } from "./lib.js";
+import { paintMaps, postJSON, statsText } from "./maps.js";
 import "./predict.js";
 import "./lrn.js";
 
@@ -108,12 +109,8 @@ async function run(dataURL) {
 function show(res, t0) {
   document.getElementById("seen").src = res.input.image;
   const ol = document.getElementById("topk");
-  ol.replaceChildren(...res.top_k.map((t) => {
-    const li = document.createElement("li");
-    li.innerHTML = `<span class="lab"></span> <span class="p">${(t.probability * 100).toFixed(1)}%</span>`;
-    li.querySelector(".lab").textContent = t.label;
-    return li;
-  }));
+  ol.replaceChildren(...res.top_k.map((t) => el("li", {},
+    el("span", { class: "lab" }, t.label), " ", el("span", { class: "p" }, `${(t.probability * 100).toFixed(1)}%`))));
   const observer = new IntersectionObserver((entries) => {
     for (const e of entries) {
       if (!e.isIntersecting) continue;
@@ -124,11 +121,9 @@ function show(res, t0) {
   }, { rootMargin: "400px" });
   const frag = document.createDocumentFragment();
   res.layers.forEach((l, i) => {
-    const sec = document.createElement("section");
-    sec.className = "layer";
-    sec.id = `maps-${i}`;
-    sec.dataset.layer = l.name;
-    sec.innerHTML = `<h3>${l.name} <small>${l.shape.join("×")}</small></h3><p class="stats">${statsText(l)}</p><div class="grid"></div>`;
+    const sec = el("section", { class: "layer", id: `maps-${i}`, dataset: { layer: l.name } },
+      el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))),
+      el("p", { class: "stats" }, statsText(l)), el("div", { class: "grid" }));
     sec._layer = l;
     frag.append(sec);
     observer.observe(sec);
@@ -187,4 +182,3 @@ for (const b of document.querySelectorAll(".sample")) {
 }
 window.convscopeRun = run; // for tests and the console
 diagram();
-void fmt;

@@ -28,8 +28,8 @@ def _draw(page, digit: int, scale: float = 0.7) -> None:
 def test_draw_digit_is_recognised(server: str, page, digit: int) -> None:
     page.goto(server + "/draw")
     _draw(page, digit)
-    page.wait_for_function("document.getElementById('prediction').textContent.length === 1", timeout=10000)
-    page.wait_for_function("document.querySelectorAll('#layers canvas.map').length > 0")
+    page.wait_for_function("() => document.getElementById('prediction').textContent.length === 1", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('#layers canvas.map').length > 0")
     assert page.text_content("#prediction") == str(digit)
     # every layer painted: C1's six 28x28 maps among them
     sections = page.locator("#layers section.layer")
@@ -43,7 +43,7 @@ def test_draw_digit_is_recognised(server: str, page, digit: int) -> None:
 def test_clear_and_blank(server: str, page) -> None:
     page.goto(server + "/draw")
     _draw(page, 1)
-    page.wait_for_function("document.getElementById('prediction').textContent.length === 1", timeout=10000)
+    page.wait_for_function("() => document.getElementById('prediction').textContent.length === 1", timeout=10000)
     page.click("#clear")
     assert page.text_content("#prediction") == ""
     assert page.locator("#layers canvas").count() == 0

@@ -29,13 +29,14 @@ def test_explorer_runs_a_sample_photo(server: str, page, name: str) -> None:
     assert rows.count() == len(analyse(nets.get(name)))
     assert page.locator("#diagram svg rect").count() == rows.count()
     page.click(".sample >> nth=0")  # the cat
-    page.wait_for_function("document.querySelectorAll('#layers canvas.map').length > 0", timeout=60000)
+    page.wait_for_function("() => document.querySelectorAll('#layers canvas.map').length > 0", timeout=60000)
     assert page.locator("#topk li").count() == 5
     first = page.locator("#layers section.layer").first
     assert canvas_painted(page, "#layers section.layer canvas.map")
     assert first.locator("canvas.map").count() == 16  # first page of 64 channels
     first.locator("button.more").click()  # and the next page on demand
-    page.wait_for_function("document.querySelector('#layers section.layer').querySelectorAll('canvas.map').length > 16")
+    page.wait_for_function(
+        "() => document.querySelector('#layers section.layer').querySelectorAll('canvas.map').length > 16")
     size = int(page.evaluate("document.body.dataset.transferBytes"))
     assert size < 2_000_000
     assert page.console_errors == []
@@ -62,7 +63,30 @@ def test_compare(server: str, page) -> None:
     assert params == [132_863_336, 132_863_336, 133_047_848, 133_638_952, 138_357_544, 143_667_240]
     # VGG16-1 vs VGG16-3: exactly the three 1x1-vs-3x3 convs
     page.wait_for_selector("#diff")
-    diff = page.eval_on_selector_all("#diff tbody tr", "rs => rs.map(r => r.cells[0].textContent)")
+    diff = page.eval_on_selector_all("#diff tbody tr.diff-row", "rs => rs.map(r => r.cells[0].textContent)")
     assert diff == ["conv3_3", "conv4_3", "conv5_3"]
+    stages = page.eval_on_selector_all("#diff tbody tr.stage-row", "rs => rs.map(r => r.dataset.stage)")
+    assert stages == ["at 56×56", "at 28×28", "at 14×14"]  # the blocks they sit in
     assert page.locator("#chart circle").count() >= 14
+    assert page.console_errors == []
+
+
+def test_compare_aligns_resnet_stages_and_says_the_block_kind_changes(server: str, page) -> None:
+    page.goto(server + "/compare")
+    page.select_option("#a", value="resnet18")
+    page.select_option("#b", value="resnet50")
+    page.wait_for_function("() => document.querySelectorAll('#diff tr.kind-change').length === 4")
+    rows = page.eval_on_selector_all("#diff tbody tr.stage-row",
+                                     "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    assert [r[0] for r in rows] == ["layer1", "layer2", "layer3", "layer4", "at 7×7", "classifier"]
+    def stage_params(name: str) -> int:
+        return sum(x.params or 0 for x in analyse(nets.get(name)) if x.name.startswith("layer1."))
+
+    want = stage_params("resnet50") - stage_params("resnet18")
+    assert rows[0][3] == f"+{want:,}"
+    assert rows[0][1].startswith("2 basic blocks") and rows[0][2].startswith("3 bottleneck blocks")
+    change = page.locator("#diff tr.kind-change").first.inner_text()
+    assert "basic → bottleneck" in change and "1×1 conv 64, 3×3 conv 64, 1×1 conv 256" in change
+    # never a name-matched "layer1.1: -3,584 params" between a basic and a bottleneck block
+    assert page.locator("#diff tr.diff-row", has_text="layer1.1").first.inner_text().count("Conv") >= 2
     assert page.console_errors == []

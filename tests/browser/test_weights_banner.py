@@ -31,7 +31,7 @@ def _check_page(url: str, page) -> None:
     assert "shapes and costs are exact" in text and "convscope download resnet18" in text
     assert banner.locator(".get-weights[data-model='resnet18']").count() == 1  # the spot for a button
     page.click(".sample >> nth=0")
-    page.wait_for_function("document.querySelectorAll('#topk li').length === 5", timeout=60000)
+    page.wait_for_function("() => document.querySelectorAll('#topk li').length === 5", timeout=60000)
     ratio, colour = contrast(page, "#topk li")
     _, body_colour = contrast(page, "h1")
     assert ratio >= 4.5, (ratio, colour)

@@ -1,0 +1,56 @@
+"""Every page of the app and how to "run" it in a browser (a sample photo, a drawn digit), for the tests
+that visit them all: no request leaves the server, no horizontal overflow, no script from data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.drawn_digits import TEMPLATES
+
+# path -> what a user does there once it has loaded (None: nothing to run)
+Action = Callable[..., None] | None
+
+
+def draw_digit(page, digit: int = 3, scale: float = 0.7) -> None:
+    box = page.locator("#pad").bounding_box()
+    size = box["width"] * scale
+    ox, oy = box["x"] + (box["width"] - size) / 2, box["y"] + (box["height"] - size) / 2
+    for stroke in TEMPLATES[digit]:
+        x, y = stroke[0]
+        page.mouse.move(ox + x * size, oy + y * size)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(ox + x * size, oy + y * size, steps=2)
+        page.mouse.up()
+
+
+def run_draw(page) -> None:
+    draw_digit(page)
+    page.wait_for_function("() => document.querySelectorAll('#layers canvas.map').length > 0", timeout=30000)
+
+
+def run_sample(page) -> None:
+    page.click(".sample >> nth=0")
+    page.wait_for_function("() => document.querySelectorAll('#layers canvas.map').length > 0", timeout=90000)
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")  # lazily painted sections
+    page.wait_for_timeout(400)
+    page.evaluate("() => window.scrollTo(0, 0)")
+
+
+def run_compare(page) -> None:
+    page.select_option("#a", value="resnet18")
+    page.select_option("#b", value="resnet50")
+    page.wait_for_function("() => document.querySelector('#diff') !== null", timeout=30000)
+
+
+PAGES: dict[str, Action] = {
+    "/": None,
+    "/draw": run_draw,
+    "/compare": run_compare,
+    "/models/lenet5": run_sample,
+    "/models/alexnet": run_sample,
+    "/models/vgg16-3": run_sample,
+    "/models/resnet50": run_sample,
+    "/models/tiny": run_sample,  # a foreign file (the session server's)
+    "/docs": None,
+}
