@@ -36,7 +36,7 @@ def test_switch_and_remember(server: str, page) -> None:
     page.click("nav a[href='/compare']")  # no ?lang= any more: the cookie remembers
     assert page.get_attribute("html", "lang") == "zh-Hans" and "比较网络结构" in page.inner_text("h1")
     page.wait_for_selector("#diff")
-    assert "不同的层" in page.inner_text("#side")  # a string from compare.js, from the same catalog
+    assert "不同的阶段" in page.inner_text("#side")  # a string from compare.js, from the same catalog
     page.click("nav .lang-switch a[hreflang='en']")
     page.wait_for_url("**lang=en")
     assert page.inner_text("h1") == "Compare architectures"
@@ -66,7 +66,7 @@ def test_zh_draw_page_scripts(server: str, page) -> None:
     page.mouse.down()
     page.mouse.move(box["x"] + 140, box["y"] + 240, steps=8)
     page.mouse.up()
-    page.wait_for_function("document.querySelectorAll('#layers section.layer').length > 0", timeout=30000)
+    page.wait_for_function("() => document.querySelectorAll('#layers section.layer').length > 0", timeout=30000)
     assert "毫秒" in page.inner_text("#status") and "最小" in page.inner_text("#layers .stats >> nth=0")
     assert page.console_errors == []
 
