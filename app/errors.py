@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.i18n import error_message
+
 
 class AppError(Exception):
     """An error a person can act on; ``status`` is the HTTP status it maps to."""
@@ -50,11 +52,13 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.code, exc.message), exc.status, headers=exc.headers)
+        return JSONResponse(error_body(exc.status, exc.code, error_message(exc.code, exc.message)), exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body(422, "invalid_input", _validation_message(exc)), 422)
+        return JSONResponse(error_body(422, "invalid_input", error_message("invalid_input", _validation_message(exc))),
+                            422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -62,7 +66,7 @@ def install(app: FastAPI) -> None:
         msg = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and msg == "Not Found":
             msg = "no such page or endpoint; the API is described at /docs"
-        return JSONResponse(error_body(exc.status_code, code, msg), exc.status_code,
+        return JSONResponse(error_body(exc.status_code, code, error_message(code, msg)), exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -70,4 +74,5 @@ def install(app: FastAPI) -> None:
         import logging
 
         logging.getLogger("convscope").exception("unexpected error")
-        return JSONResponse(error_body(500, "internal", "internal error; the server logged the details"), 500)
+        return JSONResponse(error_body(500, "internal", error_message(
+            "internal", "internal error; the server logged the details")), 500)

@@ -66,6 +66,39 @@ def js_messages(lang: str) -> dict[str, str]:
     return out
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated where it is used."""
+    return message
+
+
+# What a page shows for an error in a language other than English: one sentence per error code (the
+# English message, with its details, stays the API's own in English).
+ERROR_SENTENCES = {
+    "no_digit": N_("Draw a digit first: the picture has no ink."),
+    "empty_image": N_("The image is empty."),
+    "unsupported_image": N_("The file is not an image in an accepted format (PNG, JPEG, GIF, BMP, WebP)."),
+    "too_many_pixels": N_("The image has too many pixels; send a smaller one."),
+    "too_large": N_("The upload is too large."),
+    "overloaded": N_("The server is busy with other inferences; try again in a second."),
+    "timeout": N_("The inference took too long and was stopped."),
+    "model_unavailable": N_("This model is unavailable right now."),
+    "not_found": N_("Not found."),
+    "invalid_input": N_("The request was not understood; check the input."),
+    "bad_json": N_("The request was not understood; check the input."),
+    "bad_multipart": N_("The request was not understood; check the input."),
+    "stale_model": N_("This model's file is out of date; rebuild it with convscope build --force."),
+    "internal": N_("Internal error; the server logged the details."),
+}
+
+
+def error_message(code: str, message: str) -> str:
+    """The error's message in the request's language: English as raised, else the code's translated sentence."""
+    lang = current.get()
+    if lang == DEFAULT or code not in ERROR_SENTENCES:
+        return message
+    return translations(lang).gettext(ERROR_SENTENCES[code])
+
+
 def normalise(value: str | None) -> str | None:
     """'zh', 'zh-CN', 'zh_Hans', 'EN-gb' -> 'zh' / 'en'; anything else -> None."""
     if not value:

@@ -10,7 +10,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from app.config import ROOT
+from app.config import PACKAGE_DIR, STATIC_DIR, TEMPLATES_DIR
 from app.i18n import LANGS, LOCALE_DIR, po_path
 
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "t": None}  # N_ marks (Python), t() is static/js's gettext
@@ -18,23 +18,22 @@ JINJA = "jinja2.ext:babel_extract"
 _PLACEHOLDER = re.compile(r"\{(\w*)\}|%\((\w+)\)s")
 
 
-def sources() -> list[tuple[Path, list[tuple[str, str]], dict[str, dict[str, str]]]]:
-    """(folder, method map, options) for each place messages live."""
+def sources() -> list[tuple[Path, str, list[tuple[str, str]], dict[str, dict[str, str]]]]:
+    """(folder, its name in locations, method map, options) for each place messages live."""
     jinja_opts = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_gettext": "true"}
     return [
-        (ROOT / "app", [("**.py", "python")], {}),
-        (ROOT / "templates", [("**.html", JINJA)], {"**.html": jinja_opts}),
-        (ROOT / "static" / "js", [("**.js", "javascript")], {"**.js": {"parse_template_string": "true"}}),
+        (PACKAGE_DIR, "app", [("**.py", "python")], {}),
+        (TEMPLATES_DIR, "templates", [("**.html", JINJA)], {"**.html": jinja_opts}),
+        (STATIC_DIR / "js", "static/js", [("**.js", "javascript")], {"**.js": {"parse_template_string": "true"}}),
     ]
 
 
 def extract() -> Catalog:
     """Every message id in the source, with its locations relative to the repository root."""
     cat = Catalog(project="convscope", charset="utf-8")
-    for folder, methods, options in sources():
+    for folder, rel, methods, options in sources():
         if not folder.is_dir():
             continue
-        rel = folder.relative_to(ROOT).as_posix()
         for filename, lineno, message, comments, context in extract_from_dir(
                 str(folder), methods, options_map=options, keywords=KEYWORDS):
             if isinstance(message, tuple):

@@ -73,3 +73,14 @@ def test_pages_language(client) -> None:
     assert r.headers["content-language"] == "zh" and "卷积层" in r.text and "感受野" in r.text
     r = client.get("/compare?lang=en")
     assert r.headers["content-language"] == "en" and "Compare architectures" in r.text
+
+
+def test_error_messages_follow_the_language(client) -> None:
+    blank = {"model": "lenet5", "pixels": [[0.0] * 28] * 28}
+    r = client.post("/predict", json=blank)
+    assert r.status_code == 422 and r.json()["error"]["message"].startswith("draw a digit first")
+    r = client.post("/predict?lang=zh", json=blank)
+    assert r.status_code == 422 and r.headers["content-language"] == "zh"
+    assert r.json()["error"] == {"status": 422, "code": "no_digit", "message": "请先写一个数字：画面上没有笔迹。"}
+    r = client.get("/api/models/nope", headers={"accept-language": "zh-CN"})
+    assert r.status_code == 404 and r.json()["error"]["message"] == "未找到。"

@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.analysis import RF, Shape, conv_out, op_forward, op_params
+from app.i18n import N_
 from app.nets.spec import BN, Conv, Flatten, Linear, MaxPool, Op, Stage
 
 Gettext = Callable[[str], str]
 BYTES_PER_VALUE = 4  # float32
 
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; translated where it is used."""
-    return message
 
 
 # formula labels (translated); the test maps them back to the layer's fields

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from app import i18n, lessons, nets
 from app.analysis import analyse, totals
 from app.config import TEMPLATES_DIR
-from app.lessons.layers import N_
+from app.i18n import N_
 from app.lessons.lrn import lrn_stages
 from app.nets import vgg
 from app.routes.deps import ServiceDep
