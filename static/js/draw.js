@@ -101,13 +101,15 @@ async function predict() {
   if (inflight) { schedule(60); return; }
   const my = ++seq;
   const t0 = performance.now();
+  const image = pad.toDataURL("image/png");
   inflight = postJSON("/predict", {
-    model: "lenet5", image: pad.toDataURL("image/png"), top_k: 10, activations: "maps", map_size: 32,
+    model: "lenet5", image, top_k: 10, activations: "maps", map_size: 32,
   }).finally(() => { inflight = null; });
   try {
     const res = await inflight;
     if (my !== seq) return;
     show(res);
+    document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: "lenet5", input: { image }, result: res } }));
     statusEl.textContent = t("{ms} ms (inference {inf} ms)", { ms: (performance.now() - t0).toFixed(0), inf: res.timing_ms.inference.toFixed(1) });
     document.body.dataset.latencyMs = (performance.now() - t0).toFixed(1);
   } catch (err) {

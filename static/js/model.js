@@ -101,6 +101,7 @@ async function run(dataURL) {
     document.body.dataset.transferBytes = bytes;
     show(res, t0);
     document.dispatchEvent(new CustomEvent("convscope:ran", { detail: { image } })); // lrn.js
+    document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: model.name, input: { image }, result: res } }));
   } catch (err) {
     if (my === seq) statusEl.textContent = err.message;
   }
