@@ -19,7 +19,7 @@ def _pixels(page) -> list[int]:
 
 def _explained(page, timeout: int = 60000) -> None:
     page.click("#why-go")
-    page.wait_for_function("document.getElementById('why').dataset.state === 'done'", timeout=timeout)
+    page.wait_for_function("document.getElementById('why-panel').dataset.state === 'done'", timeout=timeout)
     assert canvas_painted(page, "#why-overlay")
     assert page.locator("#why-curves polyline").count() == 3
     assert "AUC" in page.text_content(".why-key")
@@ -30,7 +30,7 @@ def _explained(page, timeout: int = 60000) -> None:
 
 def test_explain_on_the_pad(server: str, page) -> None:
     page.goto(server + "/draw")
-    assert page.locator("#why").is_hidden()  # nothing to explain before a prediction
+    assert page.locator("#why-panel").is_hidden()  # nothing to explain before a prediction
     _draw(page, 7)
     page.wait_for_function("document.getElementById('prediction').textContent.length === 1", timeout=10000)
     page.wait_for_function("document.querySelectorAll('#why-layer option').length > 0", timeout=10000)
