@@ -139,6 +139,9 @@ def _compute(job: m.Job, info: ModelInfo, o: ExplainOptions, layer: str | None, 
     later = info.outputs[info.outputs.index(tensor):] if tensor else []
     first = job.run(job.x, [*later, job.head])
     p = first["@prob"][0]
+    if not np.isfinite(p).all():
+        raise AppError(422, "non_finite", f"{info.name} gave non-finite probabilities for this input; "
+                       "there is nothing to explain")
     if o.target is not None and not 0 <= o.target < p.shape[0]:
         raise bad_input(f"target must be a class index from 0 to {p.shape[0] - 1} (default: the top-1)")
     cls = int(np.argmax(p)) if o.target is None else o.target
@@ -153,7 +156,13 @@ def _compute(job: m.Job, info: ModelInfo, o: ExplainOptions, layer: str | None, 
         n = m.RISE_SAMPLES.get(info.input_kind, 128)
         raw, raw_random, pixel = m.explain_rise(job, first, cls, n, random_head)
     t_map = time.perf_counter()
+    if not (np.isfinite(raw).all() and np.isfinite(pixel).all()):
+        raise AppError(422, "non_finite", f"the {o.method} map of {info.name} holds non-finite values "
+                       "(the model's weights or activations overflow)")
+    raw_random = np.nan_to_num(raw_random, nan=0.0, posinf=0.0, neginf=0.0)  # only ranked, never shown
     checks = m.curves(job, first, cls, pixel)
+    if not all(np.isfinite(v).all() for k, v in checks.items() if k != "fractions"):
+        raise AppError(422, "non_finite", f"{info.name} gave non-finite probabilities for a perturbed input")
     t_checks = time.perf_counter()
     shown = pixel
     if seen_size and (h, w) == (32, 32) and seen_size == [28, 28]:  # a digit padded to 32: show the 28x28 seen
@@ -198,10 +207,11 @@ async def explain(service: Service, req: PredictInput, o: ExplainOptions,
     if req.image is None and req.pixels is None:
         raise bad_input("send an image (multipart field 'image', or JSON 'image' as a data URL or base64)"
                         + (" or JSON 'pixels' (28x28 numbers in [0,1])" if info.input_kind == "digit" else ""))
-    x, seen = service.prepare(info, req)
-    t_pre = time.perf_counter()
     async with service.slot():
-        sess = service.registry.cached(info.name) or await service.blocking(service.registry.session, info.name)
+        # as /predict does: the session and the info of one version, preprocessing on a worker thread
+        sess, info = await service.blocking(service.registry.session_and_info, req.model)
+        x, seen = await service.blocking(service.prepare, info, req)
+        t_pre = time.perf_counter()
         graph = await service.blocking(graph_for, service, info.name)
         layer, tensor, patch, stride = _resolve(info, graph, o)
         layers, _ = offered_layers(info, graph)
@@ -229,6 +239,6 @@ async def explain(service: Service, req: PredictInput, o: ExplainOptions,
         except asyncio.CancelledError:
             job.cancel()
             raise
-    result["timing_ms"] = {"preprocess": round((t_pre - t0) * 1000, 3), **result["timing_ms"],
+    result["timing_ms"] = {"load_and_preprocess": round((t_pre - t0) * 1000, 3), **result["timing_ms"],
                            "total": round((time.perf_counter() - t0) * 1000, 3)}
     return result
