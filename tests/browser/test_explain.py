@@ -19,7 +19,7 @@ def _pixels(page) -> list[int]:
 
 def _explained(page, timeout: int = 60000) -> None:
     page.click("#why-go")
-    page.wait_for_function("document.getElementById('why-panel').dataset.state === 'done'", timeout=timeout)
+    page.wait_for_function("() => document.getElementById('why-panel').dataset.state === 'done'", timeout=timeout)
     assert canvas_painted(page, "#why-overlay")
     assert page.locator("#why-curves polyline").count() == 3
     assert "AUC" in page.text_content(".why-key")
@@ -32,8 +32,8 @@ def test_explain_on_the_pad(server: str, page) -> None:
     page.goto(server + "/draw")
     assert page.locator("#why-panel").is_hidden()  # nothing to explain before a prediction
     _draw(page, 7)
-    page.wait_for_function("document.getElementById('prediction').textContent.length === 1", timeout=10000)
-    page.wait_for_function("document.querySelectorAll('#why-layer option').length > 0", timeout=10000)
+    page.wait_for_function("() => document.getElementById('prediction').textContent.length === 1", timeout=10000)
+    page.wait_for_function("() => document.querySelectorAll('#why-layer option').length > 0", timeout=10000)
     assert page.eval_on_selector("#why-layer", "s => s.value") == "S4"  # the default layer
     assert page.locator("#why-target option").count() == 10
     assert "23 images" in page.text_content("#why-cost")
@@ -55,8 +55,8 @@ def test_explain_on_the_pad(server: str, page) -> None:
 def test_explain_on_an_explorer(server: str, page) -> None:
     page.goto(server + "/models/resnet50")
     page.click(".sample >> nth=0")
-    page.wait_for_function("document.querySelectorAll('#topk li').length === 5", timeout=60000)
-    page.wait_for_function("document.querySelectorAll('#why-layer option').length > 0", timeout=60000)
+    page.wait_for_function("() => document.querySelectorAll('#topk li').length === 5", timeout=60000)
+    page.wait_for_function("() => document.querySelectorAll('#why-layer option').length > 0", timeout=60000)
     assert page.eval_on_selector("#why-layer", "s => s.value") == "layer4.2"
     page.select_option("#why-target", index=1)  # the second class of the top 5
     _explained(page)
