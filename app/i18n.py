@@ -88,6 +88,8 @@ ERROR_SENTENCES = {
     "bad_multipart": N_("The request was not understood; check the input."),
     "stale_model": N_("This model's file is out of date; rebuild it with convscope build --force."),
     "internal": N_("Internal error; the server logged the details."),
+    "unexplainable": N_("This model's classifier head cannot be read, so it cannot be explained."),
+    "non_finite": N_("The model gave values that are not finite numbers; there is nothing to explain."),
 }
 
 

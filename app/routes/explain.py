@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import AppError, bad_input, error_body
 from app.explain import serve
+from app.i18n import error_message
 from app.routes.api import _PREDICT_BODY, ERRORS, _parse
 from app.routes.deps import ServiceDep
 from app.schemas import PredictJSON
@@ -128,7 +129,8 @@ async def _answer(request: Request, service: Service, name: str | None) -> Any:
             try:
                 yield (json.dumps({"result": task.result()}) + "\n").encode()
             except AppError as exc:
-                yield (json.dumps(error_body(exc.status, exc.code, exc.message)) + "\n").encode()
+                body = error_body(exc.status, exc.code, error_message(exc.code, exc.message))
+                yield (json.dumps(body) + "\n").encode()
         finally:
             if not task.done():  # the client went away
                 task.cancel()
