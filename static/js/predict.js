@@ -52,14 +52,16 @@ function build() {
     if (!layer || row.querySelector(".predict-shape")) return;
     const name = layer.name;
     const [outCell, arithCell, paramsCell] = [row.cells[3], row.cells[4], row.cells[5]];
-    for (const c of [outCell, arithCell, paramsCell, row.cells[6]]) {
+    // output, its arithmetic, params and %, and what would give them away (MACs and %, activation count)
+    for (const c of [outCell, arithCell, paramsCell, row.cells[6], row.cells[7], row.cells[8], row.cells[10]]) {
+      if (!c) continue;
       const ans = el("span", { class: "answer" });
       ans.append(...c.childNodes);
       c.append(ans);
     }
     const onKey = (e) => { if (e.key === "Enter") { e.preventDefault(); check(row, i, layer); } };
     outCell.append(el("input", { class: "predict-in predict-shape", type: "text", inputmode: "numeric", size: 11,
-      "aria-label": t("output shape of {name}", { name }), placeholder: "C×H×W", onkeydown: onKey }));
+      "aria-label": t("output shape of {name}", { name }), placeholder: (layer.output_shape || []).length === 3 ? "C×H×W" : "N", onkeydown: onKey }));
     paramsCell.append(el("input", { class: "predict-in predict-params", type: "text", inputmode: "numeric", size: 10,
       "aria-label": t("parameters of {name}", { name }), onkeydown: onKey }));
     const how = el("button", { type: "button", class: "predict-in", "aria-expanded": "false" }, t("Show working"));

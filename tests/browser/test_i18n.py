@@ -76,7 +76,9 @@ def test_predict_the_shape_with_the_keyboard(server: str, page) -> None:
     page.focus("#predict-toggle")
     page.keyboard.press("Enter")
     assert page.get_attribute("#predict-toggle", "aria-pressed") == "true"
-    assert not page.locator("#layer-table tbody tr >> nth=0").locator(".answer >> nth=0").is_visible()
+    row0 = page.locator("#layer-table tbody tr >> nth=0")
+    assert row0.locator(".answer").count() == 7  # output, arithmetic, params, %, MACs, %, activations
+    assert not any(row0.locator(".answer").nth(i).is_visible() for i in range(7))
     shape0 = page.locator("#layer-table .predict-shape >> nth=0")
     assert page.evaluate("document.activeElement.classList.contains('predict-shape')")  # focus moved to the quiz
 
