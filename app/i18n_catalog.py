@@ -13,29 +13,34 @@ from babel.messages.pofile import read_po, write_po
 from app.config import PACKAGE_DIR, STATIC_DIR, TEMPLATES_DIR
 from app.i18n import LANGS, LOCALE_DIR, po_path
 
-KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "t": None}  # N_ marks (Python), t() is static/js's gettext
+PY_KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None}  # _(), gettext(), ... and N_ marks
+JS_KEYWORDS = {"t": None}  # static/js's gettext; only there: in Python `t` is an ordinary name (t["macs"])
 JINJA = "jinja2.ext:babel_extract"
 _PLACEHOLDER = re.compile(r"\{(\w*)\}|%\((\w+)\)s")
 
 
-def sources() -> list[tuple[Path, str, list[tuple[str, str]], dict[str, dict[str, str]]]]:
-    """(folder, its name in locations, method map, options) for each place messages live."""
+Source = tuple[Path, str, list[tuple[str, str]], dict[str, dict[str, str]], dict[str, object]]
+
+
+def sources() -> list[Source]:
+    """(folder, its name in locations, method map, options, keywords) for each place messages live."""
     jinja_opts = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_gettext": "true"}
     return [
-        (PACKAGE_DIR, "app", [("**.py", "python")], {}),
-        (TEMPLATES_DIR, "templates", [("**.html", JINJA)], {"**.html": jinja_opts}),
-        (STATIC_DIR / "js", "static/js", [("**.js", "javascript")], {"**.js": {"parse_template_string": "true"}}),
+        (PACKAGE_DIR, "app", [("**.py", "python")], {}, PY_KEYWORDS),
+        (TEMPLATES_DIR, "templates", [("**.html", JINJA)], {"**.html": jinja_opts}, DEFAULT_KEYWORDS),
+        (STATIC_DIR / "js", "static/js", [("**.js", "javascript")], {"**.js": {"parse_template_string": "true"}},
+         JS_KEYWORDS),
     ]
 
 
 def extract() -> Catalog:
     """Every message id in the source, with its locations relative to the repository root."""
     cat = Catalog(project="convscope", charset="utf-8")
-    for folder, rel, methods, options in sources():
+    for folder, rel, methods, options, keywords in sources():
         if not folder.is_dir():
             continue
         for filename, lineno, message, comments, context in extract_from_dir(
-                str(folder), methods, options_map=options, keywords=KEYWORDS):
+                str(folder), methods, options_map=options, keywords=keywords):
             if isinstance(message, tuple):
                 message = message[0]
             if message:
