@@ -161,7 +161,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     try:
         card = download(args.name, _models_dir(args), args.url_base or os.environ.get(
-            "CONVSCOPE_DOWNLOAD_URL", DEFAULT_URL_BASE), progress=progress)
+            "CONVSCOPE_DOWNLOAD_URL", DEFAULT_URL_BASE), progress=progress, expect_sha256=args.sha256,
+            deadline_s=args.deadline)
     except ImportError_ as exc:
         bar.close()
         print(f"convscope download: {exc}", file=sys.stderr)
@@ -230,6 +231,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("name")
     sp.add_argument("--url-base", default=None, help="where the .pth files live (default: torchvision's server, "
                     "or $CONVSCOPE_DOWNLOAD_URL)")
+    sp.add_argument("--sha256", default=None, help="the file's full sha256, for a checkpoint without one pinned "
+                    "in convscope (resnet18/34/50, vgg16-3 and vgg19 have theirs)")
+    sp.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                    help="give up after this long in all (default: a minute plus the file at 512 KiB/s)")
     sp = add("bench", cmd_bench, "measure speed side by side with baselines; prints tables, writes JSON")
     sp.add_argument("--models", nargs="*", help="models for the engine section (default: all; --quick: 4)")
     sp.add_argument("--quick", action="store_true", help="4 models, fewer repetitions, shorter loads")

@@ -13,8 +13,6 @@ import shutil
 import struct
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,22 +20,11 @@ from typing import Any
 import numpy as np
 
 from app import nets
+from app.download import CHECKPOINTS, DEFAULT_URL_BASE
 from app.weights import weight_shapes
 
-DEFAULT_URL_BASE = "https://download.pytorch.org/models/"
-# torchvision's IMAGENET1K_V1 checkpoints; the 8 hex digits are the start of the file's sha256
-TORCHVISION_FILES = {
-    "alexnet-torchvision": "alexnet-owt-7be5be79.pth",
-    "vgg11": "vgg11-8a719046.pth",
-    "vgg13": "vgg13-19584684.pth",
-    "vgg16-3": "vgg16-397923af.pth",
-    "vgg19": "vgg19-dcbb9e9d.pth",
-    "resnet18": "resnet18-f37072fd.pth",
-    "resnet34": "resnet34-b627a593.pth",
-    "resnet50": "resnet50-0676ba61.pth",
-    "resnet101": "resnet101-63fe2227.pth",
-    "resnet152": "resnet152-394f9c45.pth",
-}
+TORCHVISION_FILES = {m: c.file for m, c in CHECKPOINTS.items()}  # file names; the pins live in app.download
+
 _ST_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": None, "I64": np.int64}
 
 
@@ -267,38 +254,32 @@ def import_checkpoint(name: str, checkpoint: Path, models_dir: Path, source_url:
 
 
 def download(name: str, models_dir: Path, url_base: str = DEFAULT_URL_BASE, cache: Path | None = None,
-             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Fetch torchvision's checkpoint, check the hash prefix in its file name, import it."""
+             progress: Callable[[int, int], None] | None = None, expect_sha256: str | None = None,
+             deadline_s: float | None = None) -> dict[str, Any]:
+    """Fetch torchvision's checkpoint (full sha256 and size pinned in app.download), import it."""
+    from app import download as dl
+
     name = nets.canonical(name)
-    if name not in TORCHVISION_FILES:
-        raise ImportError_(f"torchvision publishes no checkpoint for {name}; downloadable: "
-                           f"{', '.join(TORCHVISION_FILES)}")
-    fname = TORCHVISION_FILES[name]
-    url = url_base.rstrip("/") + "/" + fname
+    ck = dl.checkpoint(name, url_base)
+    if ck is None:
+        raise ImportError_(f"torchvision publishes no checkpoint for {name}; downloadable: {', '.join(dl.CHECKPOINTS)}")
+    digest = (expect_sha256 or ck.sha256 or "").lower()
+    prefix = ck.file.rsplit("-", 1)[1].split(".")[0]
+    if not digest:
+        raise ImportError_(f"no sha256 is pinned here for {ck.file}: pass the digest you have verified with "
+                           f"--sha256 (it starts with {prefix}), or fetch the file yourself and run "
+                           f"`convscope import {name} FILE`")
+    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest) or not digest.startswith(prefix):
+        raise ImportError_(f"the sha256 (--sha256) must be 64 hex digits starting with {prefix}, as the file name "
+                           f"{ck.file} says")
+    url = url_base.rstrip("/") + "/" + ck.file
     cache = cache or Path(os.environ.get("CONVSCOPE_DATA_DIR", Path.home() / ".cache" / "convscope")) / "checkpoints"
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / fname
-    expect = fname.rsplit("-", 1)[1].split(".")[0]
-    if not target.exists() or not sha256(target).startswith(expect):
-        tmp = target.with_suffix(".part")
+    target = cache / ck.file
+    if not target.exists() or sha256(target) != digest:
         try:
-            with urllib.request.urlopen(url, timeout=30) as r, tmp.open("wb") as f:
-                total = int(r.headers.get("Content-Length") or 0)
-                done = 0
-                while chunk := r.read(1 << 20):
-                    f.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-        except (urllib.error.URLError, OSError) as exc:
-            tmp.unlink(missing_ok=True)
-            reason = getattr(exc, "reason", exc)
-            raise ImportError_(f"could not download {url}: {reason}. This machine may have no internet access; "
-                               f"download the file elsewhere and run `convscope import {name} FILE`") from exc
-        got = sha256(tmp)
-        if not got.startswith(expect):
-            tmp.unlink(missing_ok=True)
-            raise ImportError_(f"{fname}: sha256 {got[:16]}... does not start with {expect}, as its name promises; "
-                               "the download is corrupt or not the published file. Refused.")
-        os.replace(tmp, target)
+            dl.fetch(url, target, digest, size=ck.size, ceiling=dl.ceiling(name), deadline_s=deadline_s,
+                     progress=progress)
+        except dl.DownloadError as exc:
+            raise ImportError_(str(exc)) from exc
     return import_checkpoint(name, target, models_dir, source_url=url)

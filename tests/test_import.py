@@ -1,14 +1,9 @@
-"""Importing torchvision-format checkpoints, downloading them (from a loopback server), and
+"""Importing torchvision-format checkpoints (downloading them: tests/test_download.py), and
 foreign classifiers with a sidecar."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import shutil
-import socket
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -127,57 +122,6 @@ def test_wrong_checkpoints_are_refused_cleanly(tmp_path, models_dir, r18_state, 
     err = capsys.readouterr().err
     assert expect in err, err
     assert _before(models_dir) == before  # nothing half-written, no staging folder left
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def file_server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield root, f"http://127.0.0.1:{srv.server_address[1]}/"
-    srv.shutdown()
-
-
-def test_download_from_loopback(file_server, models_dir, tmp_path, monkeypatch, r18_state, capsys) -> None:
-    root, url = file_server
-    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path / "cache"))
-    blob = tmp_path / "r18.pth"
-    torch.save(r18_state, blob)
-    digest = importer.sha256(blob)
-    # a file whose name carries the wrong hash prefix is refused, nothing imported
-    monkeypatch.setitem(importer.TORCHVISION_FILES, "resnet18", "resnet18-deadbeef.pth")
-    shutil.copy(blob, root / "resnet18-deadbeef.pth")
-    before = _before(models_dir)
-    assert main(["download", "resnet18", "--url-base", url, "--models-dir", str(models_dir)]) == 1
-    assert "does not start with deadbeef" in capsys.readouterr().err
-    assert _before(models_dir) == before
-    # the good file: downloaded, hash checked, imported
-    good = f"resnet18-{digest[:8]}.pth"
-    monkeypatch.setitem(importer.TORCHVISION_FILES, "resnet18", good)
-    shutil.copy(blob, root / good)
-    assert main(["download", "resnet18", "--url-base", url, "--models-dir", str(models_dir)]) == 0
-    card = json.loads((models_dir / "resnet18.card.json").read_text())
-    assert card["checkpoint_sha256"] == digest and card["source"] == url + good
-
-
-def test_download_connection_refused_is_plain(models_dir, tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("CONVSCOPE_DATA_DIR", str(tmp_path / "cache"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
-    assert main(["download", "resnet18", "--url-base", f"http://127.0.0.1:{port}/",
-                 "--models-dir", str(models_dir)]) == 1
-    err = capsys.readouterr().err
-    assert "could not download" in err and "Connection refused" in err and "no internet access" in err
-    assert main(["download", "vgg16-1", "--models-dir", str(models_dir)]) == 1
-    assert "publishes no checkpoint" in capsys.readouterr().err
 
 
 def test_foreign_classifier_with_sidecar(models_dir) -> None:
