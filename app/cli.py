@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from app import nets
 
@@ -22,8 +24,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.config import Settings
     from app.main import create_app
+    from app.pretrained import loopback_host
 
     settings = Settings.from_env(models_dir=args.models_dir)
+    if args.allow_downloads is not None or settings.allow_downloads is None:  # flag > env > bound to loopback?
+        allow = args.allow_downloads if args.allow_downloads is not None else loopback_host(args.host)
+        settings = Settings.from_env(models_dir=args.models_dir, allow_downloads=allow)
+    for name in (n.strip() for n in (args.pretrained or "").split(",") if n.strip()):
+        if _fetch_pretrained(name, settings) != 0:
+            return 1
     if args.ray:
         try:
             from app.ray_serve import serve_forever
@@ -37,6 +46,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve_forever(settings, args.host, args.port, args.replicas, autoscale, args.address)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
                 timeout_graceful_shutdown=10, access_log=args.access_log)
+    return 0
+
+
+def _fetch_pretrained(name: str, settings: Any) -> int:
+    """`serve --pretrained`: fetch, verify and import one model's published weights unless it has them."""
+    import json
+
+    from tqdm import tqdm
+
+    from app.importer import ImportError_, download
+    from app.registry import card_path
+
+    try:
+        name = nets.canonical(name)
+        nets.get(name)
+    except KeyError as exc:
+        print(f"convscope serve --pretrained: {exc.args[0]}", file=sys.stderr)
+        return 2
+    card = card_path(settings.models_dir, name)
+    if card.exists() and (settings.models_dir / f"{name}.onnx").exists():
+        with contextlib.suppress(ValueError):
+            if json.loads(card.read_text()).get("weights") in ("imported", "trained"):
+                print(f"{name}: trained weights already imported ({card.name})", file=sys.stderr)
+                return 0
+    bar = tqdm(unit="B", unit_scale=True, desc=f"pretrained {name}")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        out = download(name, settings.models_dir, settings.download_url, progress=progress)
+    except ImportError_ as exc:
+        bar.close()
+        print(f"convscope serve --pretrained: {name}: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    print(f"{name}: imported {out['checkpoint']} (sha256 verified): {out['verified']}", file=sys.stderr)
     return 0
 
 
@@ -214,6 +261,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--replicas", type=int, default=2, help="with --ray: fixed number of replicas (default 2)")
     sp.add_argument("--autoscale", metavar="MIN:MAX", help="with --ray: autoscale between MIN and MAX replicas")
     sp.add_argument("--address", help="with --ray: join this Ray cluster (default: start one on 127.0.0.1)")
+    sp.add_argument("--allow-downloads", action=argparse.BooleanOptionalAction, default=None,
+                    help="let the page fetch torchvision's trained weights (default: on when bound to loopback, "
+                    "else off; or CONVSCOPE_ALLOW_DOWNLOADS)")
+    sp.add_argument("--pretrained", metavar="A,B", help="fetch, verify and import these models' published "
+                    "weights before serving (e.g. resnet18,vgg16-3); skips models that have them")
     sp = add("build", cmd_build, "write ONNX files for built-in models (seeded, untrained weights)")
     sp.add_argument("names", nargs="*", help=f"models to build (default: all): {', '.join(nets.BUILTIN_NAMES)}")
     sp.add_argument("--force", action="store_true", help="rebuild files that exist")

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from app.download import DEFAULT_URL_BASE
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent
 # Run from a checkout, static/, templates/ and models/ sit beside app/; installed from a wheel, setup.py
@@ -62,6 +64,9 @@ class Settings:
     max_response_bytes: int = 32 * 1024 * 1024  # maps per answer (raw bytes); the rest is paged
     eager: tuple[str, ...] = ("lenet5",)  # models whose session is created at start-up
     build_on_demand: bool = True  # write missing built-in ONNX files on first use
+    allow_downloads: bool | None = None  # trained weights fetched from the page; `serve`: on iff bound to loopback
+    download_url: str = DEFAULT_URL_BASE  # where torchvision's .pth files live (or a mirror's URL)
+    provider: str = "auto"  # onnxruntime execution provider: auto (CUDA when installed), cuda or cpu
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -75,8 +80,10 @@ class Settings:
                 values[f.name] = Path(raw)
             elif f.name == "eager":
                 values[f.name] = tuple(x for x in raw.split(",") if x)
-            elif f.name == "build_on_demand":
+            elif f.name in ("build_on_demand", "allow_downloads"):
                 values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            elif f.name in ("download_url", "provider"):
+                values[f.name] = raw
             elif f.name == "inference_timeout_s":
                 values[f.name] = float(raw)
             else:

@@ -13,12 +13,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import __version__, errors
+from app import __version__, errors, providers
 from app.config import STATIC_DIR, Settings
 from app.i18n import LanguageMiddleware
 from app.limits import BodyLimit, HeadAsGet
 from app.metrics import Metrics, RequestMetrics
-from app.routes import api, explain, health, lessons, pages, units
+from app.pretrained import Pretrained
+from app.routes import api, downloads, explain, health, lessons, pages, units
 from app.service import Service
 from app.web import docs
 from app.web.csp import SecurityHeaders
@@ -49,6 +50,7 @@ class ReplicaHeader:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    providers.chosen(settings.provider)  # CONVSCOPE_PROVIDER=cuda without CUDA: refuse to start, saying why
     metrics = Metrics()
 
     @asynccontextmanager
@@ -69,10 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(units.router)
     app.include_router(lessons.router)
     app.include_router(explain.router)
+    app.include_router(downloads.router)
     app.include_router(pages.router)
     docs.install(app)  # /docs with its assets from the app itself
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.metrics = metrics
+    app.state.pretrained = Pretrained(settings, on_imported=lambda name: app.state.service.registry.check(name))
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
     app.add_middleware(HeadAsGet)  # innermost: metrics still count HEAD as HEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,

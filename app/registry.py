@@ -372,9 +372,10 @@ def apply_sidecar(info: ModelInfo, side: dict[str, Any], n_out: int | None) -> N
     info.card = {"sidecar": side}
 
 
-def providers() -> list[str]:
-    have = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
+def providers(wanted: str = "auto") -> list[str]:
+    from app.providers import chosen  # CUDA when installed, else CPU; CONVSCOPE_PROVIDER chooses
+
+    return chosen(wanted)
 
 
 class Registry:
@@ -549,7 +550,7 @@ class Registry:
     def _load(self, path: Path, src: ModelSource | None = None) -> tuple[ort.InferenceSession, int]:
         """A new session and its cost: the measured growth of the process, at least the weights on disk."""
         rss0 = rss_bytes()
-        sess = ort.InferenceSession(str(path), self._options(), providers=providers())
+        sess = ort.InferenceSession(str(path), self._options(), providers=providers(self.settings.provider))
         return sess, max(rss_bytes() - rss0, file_bytes(path)) + (8 << 20)
 
     def _evict(self, keep: str) -> None:

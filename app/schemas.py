@@ -90,6 +90,8 @@ class ModelDetail(ModelSummary):
     totals: Totals
     card: dict
     explain: ModelExplain | None = None
+    provider: str | None = Field(None, description="the onnxruntime execution provider its session runs on "
+                                 "(or, not loaded yet, will run on): CUDAExecutionProvider or CPUExecutionProvider")
 
 
 class PredictJSON(BaseModel):
@@ -188,3 +190,28 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+class WeightsJob(BaseModel):
+    model: str
+    file: str
+    total: int = Field(description="bytes expected")
+    state: Literal["downloading", "importing", "done", "error"]
+    done: int = Field(description="bytes received")
+    error: str | None
+    started: float = Field(description="Unix time")
+
+
+class WeightsOffer(BaseModel):
+    file: str = Field(description="torchvision's file name")
+    size: int = Field(description="bytes")
+
+
+class WeightsStatus(BaseModel):
+    model: str
+    weights: Literal["trained", "imported", "file", "untrained"]
+    offer: WeightsOffer | None = Field(description="the published checkpoint this server can fetch (pinned "
+                                       "sha256), or null")
+    allowed: bool = Field(description="whether this server may download (on by default only on loopback)")
+    enable: str | None = Field(description="when not allowed: how to enable downloads")
+    job: WeightsJob | None = Field(description="the latest fetch for this model, or null")

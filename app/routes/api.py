@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app import i18n, lessons
+from app import i18n, lessons, providers
 from app.errors import AppError, bad_input
 from app.inference.preprocess import decode_base64
 from app.inference.run import MapOptions
@@ -50,7 +50,8 @@ def list_models(service: ServiceDep) -> list[dict[str, Any]]:
             "Content-Language says which was used) each built-in layer's `explain` is in that language.")
 def model_detail(name: str, service: ServiceDep,
                  lang: str | None = Query(None, description="zh or en (the language of `explain`)")) -> dict[str, Any]:
-    return lessons.attach(service.registry.info(name).detail(), i18n.current.get())
+    detail = lessons.attach(service.registry.info(name).detail(), i18n.current.get())
+    return {**detail, "provider": providers.used(service.registry.cached(name), service.settings.provider)}
 
 
 async def _parse(request: Request, service: Service, model: str | None,

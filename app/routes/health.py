@@ -8,14 +8,16 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app import providers
 from app.routes.deps import ServiceDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: the process is up")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", summary="Liveness: the process is up, and the onnxruntime provider models run on")
+def healthz(service: ServiceDep) -> dict[str, Any]:
+    return {"status": "ok", "provider": providers.chosen(service.settings.provider)[0],
+            "available_providers": list(providers.available())}
 
 
 @router.get("/readyz", summary="Readiness: the eager models are loaded", response_model=None,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app import i18n, lessons, nets
+from app import i18n, lessons, nets, providers
 from app.analysis import analyse, totals
 from app.config import TEMPLATES_DIR
 from app.i18n import N_
@@ -54,7 +54,8 @@ templates.env.install_gettext_callables(  # type: ignore[attr-defined]
 WEIGHTS = {"trained": N_("trained"), "imported": N_("imported"), "file": N_("file"), "untrained": N_("untrained")}
 templates.env.globals.update(current_lang=lambda: i18n.current.get(),
                              js_messages=lambda: i18n.js_messages(i18n.current.get()),
-                             weights_word=lambda w: i18n._(WEIGHTS[w]) if w in WEIGHTS else w)
+                             weights_word=lambda w: i18n._(WEIGHTS[w]) if w in WEIGHTS else w,
+                             provider=providers.for_page)
 templates.env.filters["si"] = _fmt
 templates.env.filters["ops"] = _ops
 templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"

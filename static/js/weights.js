@@ -1,0 +1,88 @@
+// "get trained weights (size)" wherever a page has a .get-weights[data-model] spot (gallery cards, the
+// explorer's untrained banner): starts the server-side fetch, shows its progress, and reloads the page
+// onto the trained model when the import is done. Server strings are shown as text only.
+import { t } from "./i18n.js";
+import { el, fill } from "./lib.js";
+
+const api = (name) => `/api/models/${encodeURIComponent(name)}/weights`;
+const mb = (n) => `${(n / 1048576).toFixed(1)} MB`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function getStatus(name) {
+  const r = await fetch(api(name), { headers: { accept: "application/json" } });
+  return r.ok ? r.json() : null;
+}
+
+function say(msg, text, error = false) {
+  msg.textContent = text;
+  msg.classList.toggle("error", error);
+}
+
+async function follow(spot, btn, msg, name) {
+  const bar = el("progress", { max: 1, value: 0, "aria-label": t("download progress") });
+  spot.append(bar);
+  for (;;) {
+    const st = await getStatus(name).catch(() => null);
+    const job = st && st.job;
+    if (!job) {
+      say(msg, t("lost track of the download; reload the page"), true);
+      return;
+    }
+    if (job.state === "downloading") {
+      bar.max = job.total || 1;
+      bar.value = job.done;
+      say(msg, t("downloading: {done} of {total}", { done: mb(job.done), total: mb(job.total) }));
+    } else if (job.state === "importing") {
+      bar.value = bar.max;
+      say(msg, t("sha256 checked; importing and verifying the weights…"));
+    } else if (job.state === "done") {
+      say(msg, t("trained weights imported; switching to them…"));
+      spot.dataset.state = "done";
+      location.reload();
+      return;
+    } else {
+      bar.remove();
+      say(msg, job.error || t("the download failed"), true);
+      btn.disabled = false;
+      return;
+    }
+    await sleep(400);
+  }
+}
+
+async function start(spot, btn, msg, name) {
+  btn.disabled = true;
+  say(msg, t("starting the download…"));
+  let r;
+  try {
+    r = await fetch(api(name), { method: "POST", headers: { accept: "application/json" } });
+  } catch {
+    say(msg, t("the server did not answer"), true);
+    btn.disabled = false;
+    return;
+  }
+  const body = await r.json().catch(() => null);
+  if (!r.ok) {
+    say(msg, (body && body.error && body.error.message) || t("the download could not start"), true);
+    btn.disabled = false;
+    return;
+  }
+  follow(spot, btn, msg, name);
+}
+
+async function offer(spot) {
+  const name = spot.dataset.model;
+  const st = await getStatus(name).catch(() => null);
+  if (!st || !st.offer) return;
+  const btn = el("button", { type: "button", class: "get-weights-button" },
+    t("get trained weights ({size})", { size: mb(st.offer.size) }));
+  const msg = el("span", { class: "get-weights-status", role: "status", "aria-live": "polite" });
+  btn.addEventListener("click", () => start(spot, btn, msg, name));
+  fill(spot, btn, " ", msg);
+  if (st.job && (st.job.state === "downloading" || st.job.state === "importing")) {
+    btn.disabled = true;
+    follow(spot, btn, msg, name);
+  }
+}
+
+document.querySelectorAll(".get-weights[data-model]").forEach((spot) => offer(spot));
