@@ -16,6 +16,9 @@ import pytest
 from app.loadgen import free_port
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# servers the tests start may download (they bind to loopback): point them at a closed loopback port, so
+# no test reaches the internet unless it arranges a mirror of its own
+os.environ.setdefault("CONVSCOPE_DOWNLOAD_URL", "http://127.0.0.1:9/")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from app.loadgen import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+NO_MIRROR = "http://127.0.0.1:9/"  # downloads a test does not arrange stay on loopback (and fail: nothing listens)
 
 
 @contextlib.contextmanager
@@ -22,7 +23,8 @@ def serve(models_dir: Path, *extra: str, env: dict[str, str] | None = None,
     """Yield the base URL of a server on 127.0.0.1 once /readyz answers 200; stop it afterwards.
     With ``log``, the server's stderr goes to that file."""
     port = free_port()
-    full_env = {**os.environ, "CONVSCOPE_MODELS_DIR": str(models_dir), "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
+    full_env = {**os.environ, "CONVSCOPE_MODELS_DIR": str(models_dir), "OMP_WAIT_POLICY": "PASSIVE",
+                "CONVSCOPE_DOWNLOAD_URL": NO_MIRROR, **(env or {})}
     err = open(log, "wb") if log else None
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra],
                             cwd=ROOT, env=full_env, stderr=err)
