@@ -40,7 +40,9 @@ def assert_error(r, status: int) -> dict:
 
 
 def test_healthz(client) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    body = client.get("/healthz").json()
+    assert set(body) == {"status", "provider", "available_providers"} and body["status"] == "ok"
+    assert body["provider"] in body["available_providers"]
 
 
 def test_readyz_after_eager_lenet(client) -> None:
