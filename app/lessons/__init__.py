@@ -95,6 +95,14 @@ def attach(detail: dict[str, Any], lang: str) -> dict[str, Any]:
             "layers": [_with_explain(layer, e) for layer, e in zip(layers, per_layer, strict=True)]}
 
 
+def lean(detail: dict[str, Any]) -> dict[str, Any]:
+    """A detail for the page's JSON: block parts without their explain (the page shows those as HTML;
+    scripts use the layers' own formulas), a third of ResNet-152's page."""
+    layers = [{**layer, "children": [{k: v for k, v in c.items() if k != "explain"} for c in layer["children"]]}
+              if layer.get("children") else layer for layer in detail.get("layers") or []]
+    return {**detail, "layers": layers}
+
+
 def _with_explain(layer: dict[str, Any], e: dict[str, Any]) -> dict[str, Any]:
     e = copy.deepcopy(e)
     parts = e.pop("children", None)

@@ -56,6 +56,7 @@ templates.env.globals.update(current_lang=lambda: i18n.current.get(),
                              js_messages=lambda: i18n.js_messages(i18n.current.get()),
                              weights_word=lambda w: i18n._(WEIGHTS[w]) if w in WEIGHTS else w,
                              provider=providers.for_page)
+templates.env.filters["lean"] = lessons.lean  # the page's JSON without what it already shows as HTML
 templates.env.filters["si"] = _fmt
 templates.env.filters["ops"] = _ops
 templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"
