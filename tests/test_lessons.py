@@ -122,3 +122,20 @@ def test_zh_is_chinese() -> None:
     r50 = lessons("resnet50", "zh")
     assert "瓶颈" in r50[0][2]["title"] and "退化问题" in r50[1]["text"]
     assert "局部响应归一化" in lessons("alexnet", "zh")[0][0]["text"]
+
+
+def test_explorer_json_leaves_out_the_block_parts_explain(client) -> None:
+    """The page's JSON keeps each layer's explain (predict-the-shape uses its formulas) but not the block
+    parts' (shown as HTML already): a third of ResNet-152's page."""
+    import json
+
+    page = client.get("/models/resnet18?lang=zh").text
+    data = json.loads(re.search(r'<script id="model-data" type="application/json">(.*?)</script>', page, re.S)
+                      .group(1))
+    blocks = [layer for layer in data["layers"] if layer.get("children")]
+    assert blocks and all(layer["explain"]["formulas"] for layer in data["layers"])
+    assert not any("explain" in c for b in blocks for c in b["children"])
+    assert "瓶颈" in page or "残差" in page  # the parts' explanations are still on the page, as HTML
+    parts = lessons("resnet18", "zh")[0]
+    part_title = next(e for e in parts if e.get("children"))["children"][0]["title"]
+    assert part_title in page
