@@ -65,9 +65,10 @@ _UNIT_DOC = ("The arithmetic of one activation on the input /predict takes, plus
              "A convolution: `patch` [Cin/groups][k][k] (padding as zeros), `kernel`, `products`, `sum`, `bias`, "
              "`pre_activation` = sum + bias, `value` (after the ReLU) and the exposed `output`; batch norm is folded "
              "into kernel and bias as onnxruntime runs it. A max pool: `window` (padding as null), `argmax`, `value`.")
-_UNIT_BODY = {"required": True, "content": {
-    ctype: {"schema": {"allOf": [spec["schema"], {"type": "object", "required": ["layer", "channel", "y", "x"],
-                                                  "properties": UnitFields.model_json_schema()["properties"]}]}}
+_UNIT_BODY = {"required": True, "content": {  # /predict's fields and the unit's in one object (it allows no others)
+    ctype: {"schema": {**spec["schema"], "properties": {**spec["schema"]["properties"],
+                                                        **UnitFields.model_json_schema()["properties"]},
+                       "required": [*spec["schema"].get("required", []), "layer", "channel", "y", "x"]}}
     for ctype, spec in _PREDICT_BODY["content"].items()}}
 
 
