@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -61,13 +62,16 @@ def install(app: FastAPI) -> None:
                             422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         msg = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and msg == "Not Found":
             msg = "no such page or endpoint; the API is described at /docs"
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names the first route's methods; a path may have several routes
+            headers["Allow"] = ", ".join(allowed_methods(request, headers.get("Allow", "")))
         return JSONResponse(error_body(exc.status_code, code, error_message(code, msg)), exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -76,3 +80,17 @@ def install(app: FastAPI) -> None:
         logging.getLogger("convscope").exception("unexpected error")
         return JSONResponse(error_body(500, "internal", error_message(
             "internal", "internal error; the server logged the details")), 500)
+
+
+def allowed_methods(request: Request, said: str = "") -> list[str]:
+    """Every method the app documents at this request's path, with those Starlette named (the first route
+    matching the path only: GET and POST /api/models/{name}/explain are two routes)."""
+    methods = {m.strip().upper() for m in said.split(",") if m.strip()}
+    paths = (request.app.openapi().get("paths") or {}) if hasattr(request.app, "openapi") else {}
+    for template, ops in paths.items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {m.upper() for m in ops if m in _HTTP_METHODS}
+    return sorted(methods)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -121,3 +121,11 @@ def test_head_wherever_get(c: TestClient, path: str) -> None:
 
 def test_head_on_post_only_route_is_405(c: TestClient) -> None:
     assert c.head("/predict").status_code == 405
+
+
+def test_405_allows_every_route_of_the_path(c: TestClient) -> None:
+    """GET and POST /api/models/{name}/explain are two routes: a 405 names both (Starlette named the first)."""
+    r = c.request("OPTIONS", "/api/models/lenet5/explain")
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) >= {"GET", "POST"}
+    r = c.put("/predict")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
