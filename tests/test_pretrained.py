@@ -56,6 +56,37 @@ def test_provider_shown_in_healthz_model_and_footer(models_dir) -> None:
         assert "runs on CPU" in c.get("/").text
 
 
+def test_sessions_get_the_chosen_providers_and_pages_say_which(models_dir, monkeypatch) -> None:
+    """onnxruntime "offers" CUDA (mocked): sessions are asked for CUDA then CPU, /healthz and the footer name
+    CUDA; the real session here can only run on the CPU (as when CUDA fails to initialise), and the model's
+    detail says what its session actually runs on."""
+    import onnxruntime as ort
+
+    asked: list[list[str]] = []
+    real = ort.InferenceSession
+
+    def session(path: str, options: object = None, providers: list[str] | None = None, **kw: object) -> object:
+        asked.append(list(providers or []))
+        return real(path, options, providers=["CPUExecutionProvider"], **kw)
+
+    monkeypatch.setattr(providers.ort, "get_available_providers", lambda: GPU)
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    providers.available.cache_clear()
+    try:
+        with TestClient(create_app(Settings.from_env(models_dir=models_dir))) as c:
+            health = c.get("/healthz").json()
+            assert health["provider"] == "CUDAExecutionProvider" and health["available_providers"] == GPU
+            assert "runs on CUDA" in c.get("/").text
+            assert c.get("/api/models/lenet5").json()["provider"] == "CPUExecutionProvider"
+        assert asked and all(a == ["CUDAExecutionProvider", "CPUExecutionProvider"] for a in asked), asked
+        with TestClient(create_app(Settings.from_env(models_dir=models_dir, provider="cpu"))) as c:
+            assert c.get("/healthz").json()["provider"] == "CPUExecutionProvider"
+            assert "runs on CPU" in c.get("/").text
+        assert asked[-1] == ["CPUExecutionProvider"]
+    finally:
+        providers.available.cache_clear()
+
+
 def test_cuda_demanded_without_cuda_refuses_to_start(models_dir) -> None:
     with pytest.raises(ValueError, match="no CUDA provider"):
         create_app(Settings.from_env(models_dir=models_dir, provider="cuda"))
