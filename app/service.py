@@ -126,7 +126,7 @@ class Service:
             fut = asyncio.get_running_loop().run_in_executor(self.pool, self._work, sess, info, req, timer, opts)
             try:
                 return await asyncio.wait_for(asyncio.shield(fut), self.settings.inference_timeout_s)
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
                 opts.terminate = True  # onnxruntime stops the run; the slot is freed below
                 with contextlib.suppress(Exception):
                     await fut

@@ -227,7 +227,7 @@ async def explain(service: Service, req: PredictInput, o: ExplainOptions,
                                                      seen.get("size")))
         try:
             result = await asyncio.wait_for(asyncio.shield(fut), service.settings.inference_timeout_s)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
             job.cancel()
             with contextlib.suppress(Exception):
                 await fut

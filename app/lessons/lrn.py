@@ -90,7 +90,7 @@ async def lrn_lesson(service: Service, req: PredictInput, lang: str, channels: i
             service.pool, lambda: dict(zip(wanted, sess.run(wanted, feeds, opts), strict=True)))
         try:
             outs = await asyncio.wait_for(asyncio.shield(fut), service.settings.inference_timeout_s)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
             opts.terminate = True
             with contextlib.suppress(Exception):
                 await fut

@@ -54,7 +54,7 @@ async def unit(service: Service, req: PredictInput, layer: str, channel: int, y:
             service.pool, lambda: dict(zip(names, sess.run(names, {info.input_name: xin}, opts), strict=True)))
         try:
             outs = await asyncio.wait_for(asyncio.shield(fut), service.settings.inference_timeout_s)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
             opts.terminate = True
             with contextlib.suppress(Exception):
                 await fut
