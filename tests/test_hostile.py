@@ -19,14 +19,9 @@ from PIL import Image
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import ROOT
+from tests.helpers.images import GOOD, PHOTO, SEVEN, png
 
 LIMIT = 300_000  # a small body limit keeps the just-over / just-under cases fast
-
-
-def png(a: np.ndarray, **kw: object) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, "PNG", **kw)
-    return buf.getvalue()
 
 
 def img_bytes(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -49,14 +44,8 @@ def gif_frames(n: int) -> bytes:
     return img_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:])
 
 
-SEVEN = np.zeros((28, 28))
-SEVEN[6:9, 8:21] = 1
-for _i in range(9, 24):
-    SEVEN[_i, 19 - (_i - 9) // 2: 22 - (_i - 9) // 2] = 1
-GOOD = {"model": "lenet5", "pixels": SEVEN.tolist()}
 CAT = (ROOT / "static" / "samples" / "chelsea.jpg").read_bytes()
-RNG = np.random.default_rng(0)
-PHOTO = png((RNG.random((64, 80, 3)) * 255).astype(np.uint8))
+RNG = np.random.default_rng(1)
 DIGIT_IMG = png((np.kron(SEVEN, np.ones((8, 8))) * 255).astype(np.uint8))
 B64 = base64.b64encode(PHOTO).decode()
 

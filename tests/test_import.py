@@ -130,7 +130,7 @@ def test_foreign_classifier_with_sidecar(models_dir) -> None:
     from app.config import Settings
     from app.main import create_app
     from tests.foreign import tiny_resnet
-    from tests.test_hostile import PHOTO
+    from tests.helpers.images import PHOTO
 
     tiny_resnet(models_dir / "pets.onnx", classes=3)
     (models_dir / "pets.json").write_text(json.dumps({

@@ -20,7 +20,7 @@ from app.config import Settings
 from app.loadgen import free_port
 from app.main import create_app
 from tests.conftest import ROOT
-from tests.test_hostile import GOOD, PHOTO
+from tests.helpers.images import GOOD, PHOTO
 
 pytest.importorskip("ray.serve")
 pytestmark = pytest.mark.slow

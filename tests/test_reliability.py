@@ -19,7 +19,7 @@ from app.config import Settings
 from app.loadgen import run_async
 from app.main import create_app
 from tests.foreign import tiny_resnet
-from tests.test_hostile import GOOD, PHOTO
+from tests.helpers.images import GOOD, PHOTO
 
 
 def _client(models_dir, **kw) -> TestClient:

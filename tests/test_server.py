@@ -12,7 +12,7 @@ import httpx
 from app.loadgen import start_server
 from bench.load import main as load_main
 from tests.conftest import ROOT
-from tests.test_hostile import PHOTO
+from tests.helpers.images import PHOTO
 
 
 def test_short_load_only_200_or_503_and_bounded_memory(capsys) -> None:

@@ -1,4 +1,4 @@
-"""Inputs for requests: a random photo as PNG bytes and a drawn seven as 28x28 pixels."""
+"""Inputs for requests: a random photo as PNG bytes, a drawn seven as 28x28 pixels and a /predict body."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 
-def png(a: np.ndarray) -> bytes:
+def png(a: np.ndarray, **kw: object) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(a).save(buf, "PNG")
+    Image.fromarray(a).save(buf, "PNG", **kw)
     return buf.getvalue()
 
 
@@ -19,4 +19,6 @@ _seven = np.zeros((28, 28))
 _seven[6:9, 8:21] = 1
 for _i in range(9, 24):
     _seven[_i, 19 - (_i - 9) // 2: 22 - (_i - 9) // 2] = 1
+SEVEN = _seven  # 28x28 in [0, 1]
 SEVEN_PIXELS = _seven.tolist()
+GOOD = {"model": "lenet5", "pixels": SEVEN_PIXELS}  # a valid JSON /predict body
