@@ -51,7 +51,9 @@ def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) ->
         r = c.post("/predict", data={"model": "tiny", "activations": "maps"}, files=files)
         assert r.status_code == 200, r.text
         body = r.json()
-        assert abs(sum(t["probability"] for t in body["top_k"]) - 1) < 1e-5 or len(body["top_k"]) == 5
+        probs = [t["probability"] for t in body["top_k"]]
+        assert len(probs) == 5 and probs == sorted(probs, reverse=True)  # the default top 5 of 10 classes
+        assert all(0 <= p <= 1 for p in probs) and sum(probs) <= 1 + 1e-5
         assert [layer["shape"] for layer in body["layers"]] == [layer["output_shape"] for layer in d["layers"]]
         assert c.get("/models/tiny").status_code == 200
         assert "tiny" in c.get("/").text

@@ -15,6 +15,7 @@ from app.nets.spec import LRN
 from app.onnx_build import PROB, build, pre_lrn, read_metadata
 from app.weights import he_init
 
+pytestmark = pytest.mark.slow  # ~2 min: every model built and run twice
 torch = pytest.importorskip("torch")
 from app.torch_ref import NetModule  # noqa: E402
 
