@@ -2,6 +2,8 @@
 import { t } from "./i18n.js";
 import { el } from "./lib.js";
 import { paintMaps, postJSON, statsText } from "./maps.js";
+import { kernelsView } from "./kernels.js";
+import { createUnits } from "./unit.js";
 
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
@@ -17,6 +19,7 @@ let current = null;
 let timer = null;
 let inflight = null;
 let seq = 0;
+const units = createUnits({ modelName: "lenet5" }); // click or keyboard-select a map cell
 
 for (let d = 0; d < 10; d++) {
   bars.append(el("div", { class: "bar-row" }, el("span", { class: "digit" }, d),
@@ -110,6 +113,7 @@ async function predict() {
     if (my !== seq) return;
     show(res);
     document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: "lenet5", input: { image }, result: res } }));
+    units.update(res, { image }); // an open unit panel follows the drawing
     statusEl.textContent = t("{ms} ms (inference {inf} ms)", { ms: (performance.now() - t0).toFixed(0), inf: res.timing_ms.inference.toFixed(1) });
     document.body.dataset.latencyMs = (performance.now() - t0).toFixed(1);
   } catch (err) {
@@ -138,7 +142,7 @@ function show(res) {
     grid.className = "grid";
     const m = l.maps;
     const scale = m.height === 1 ? Math.max(2, Math.floor(600 / m.width)) : Math.max(2, Math.floor(84 / m.height));
-    paintMaps(grid, m, { scale, label: t("map") });
+    paintMaps(grid, m, { scale, label: t("map"), decorate: units.decorate(l.name, m) });
     sec.append(grid);
     frag.append(sec);
   }
@@ -146,3 +150,4 @@ function show(res) {
 }
 
 redraw();
+fetch("/api/models/lenet5").then((r) => r.json()).then((m) => kernelsView(document.getElementById("kernels"), m));

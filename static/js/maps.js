@@ -36,7 +36,7 @@ function tooltip() {
 }
 
 // Paint channels [0, maps.channels) of one layer into `grid`, one canvas per channel.
-export function paintMaps(grid, maps, { scale = 3, label = t("ch") } = {}) {
+export function paintMaps(grid, maps, { scale = 3, label = t("ch"), decorate = null } = {}) {
   const bytes = decode(maps);
   const { height: h, width: w } = maps;
   const per = h * w;
@@ -72,6 +72,8 @@ export function paintMaps(grid, maps, { scale = 3, label = t("ch") } = {}) {
       box.hidden = false;
     });
     cv.addEventListener("mouseleave", () => { tooltip().hidden = true; });
+    // cell selection (static/js/unit.js): the byte of cell (y, x) decoded back into its value
+    decorate?.(cv, { channel: ch, h, w, valueAt: (y, x) => lo + (bytes[c * per + y * w + x] / 255) * (hi - lo) });
     grid.append(cv);
   }
 }

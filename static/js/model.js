@@ -4,6 +4,8 @@ import { el } from "./lib.js";
 import { paintMaps, postJSON, statsText } from "./maps.js";
 import "./predict.js";
 import "./lrn.js";
+import { kernelsView } from "./kernels.js";
+import { createUnits } from "./unit.js";
 
 const model = JSON.parse(document.getElementById("model-data").textContent);
 const layersEl = document.getElementById("layers");
@@ -11,6 +13,7 @@ const statusEl = document.getElementById("status");
 const PER_PAGE = 16;
 let image = null; // data URL of the current input
 let seq = 0;
+const units = createUnits({ modelName: model.name }); // click or keyboard-select a map cell
 
 // ---- diagram: one block per layer, height ~ spatial size, width ~ channels (log), residual arcs
 function diagram() {
@@ -102,6 +105,7 @@ async function run(dataURL) {
     show(res, t0);
     document.dispatchEvent(new CustomEvent("convscope:ran", { detail: { image } })); // lrn.js
     document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: model.name, input: { image }, result: res } }));
+    units.update(res, { image: dataURL });
   } catch (err) {
     if (my === seq) statusEl.textContent = err.message;
   }
@@ -140,7 +144,7 @@ function scaleFor(m) {
 function paintSection(sec) {
   const l = sec._layer;
   const grid = sec.querySelector(".grid");
-  paintMaps(grid, l.maps, { scale: scaleFor(l.maps) });
+  paintMaps(grid, l.maps, { scale: scaleFor(l.maps), decorate: units.decorate(l.name, l.maps) });
   addMore(sec, l.maps.offset + l.maps.channels, l.maps.total_channels);
 }
 
@@ -158,7 +162,7 @@ function addMore(sec, next, total) {
         image, top_k: 1, activations: "maps", layers: [sec.dataset.layer], map_offset: next, map_channels: 64, map_size: 56,
       });
       const l = res.layers.find((x) => x.name === sec.dataset.layer);
-      paintMaps(sec.querySelector(".grid"), l.maps, { scale: scaleFor(l.maps) });
+      paintMaps(sec.querySelector(".grid"), l.maps, { scale: scaleFor(l.maps), decorate: units.decorate(l.name, l.maps) });
       addMore(sec, next + l.maps.channels, total);
     } catch (err) {
       b.textContent = err.message;
@@ -183,3 +187,4 @@ for (const b of document.querySelectorAll(".sample")) {
 }
 window.convscopeRun = run; // for tests and the console
 diagram();
+kernelsView(document.getElementById("kernels"), model);

@@ -1,0 +1,123 @@
+"""Inside one unit in real Chromium: click (or keyboard-select) a map cell on the pad and on the VGG16
+explorer; the receptive-field box and the unit panel appear and their numbers equal the API's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.pad import draw
+
+pytestmark = pytest.mark.browser
+SAMPLES = Path(__file__).resolve().parents[2] / "static" / "samples"
+
+
+def _api(server: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(server + path, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.loads(r.read())
+
+
+def _panel(page) -> dict:
+    return page.eval_on_selector("#unit-panel", """p => ({value: Number(p.dataset.value), box: p.dataset.box,
+        title: p.querySelector('h4').textContent, output: p.querySelector('.v-output')?.textContent,
+        rf: p.querySelector('.rf-text').textContent})""")
+
+
+def _click_cell(page, selector: str, fy: float, fx: float) -> None:
+    cv = page.locator(selector)
+    cv.scroll_into_view_if_needed()
+    bb = cv.bounding_box()
+    cv.click(position={"x": bb["width"] * fx, "y": bb["height"] * fy})
+
+
+def test_pad_click_shows_box_panel_and_examples_matching_the_api(server: str, page) -> None:
+    page.goto(server + "/draw")
+    draw(page, 3)
+    page.wait_for_function("document.getElementById('prediction').textContent === '3'", timeout=15000)
+    _click_cell(page, "section[data-layer='C3'] canvas.map >> nth=4", 5.5 / 10, 4.5 / 10)  # cell (5, 4)
+    page.wait_for_selector("#unit-panel .v-output", timeout=15000)
+    shown = _panel(page)
+    assert shown["title"] == "C3 · channel 4 · unit (y 5, x 4)"
+    image = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+    want = _api(server, "/api/models/lenet5/unit", {"image": image, "layer": "C3", "channel": 4, "y": 5, "x": 4})
+    rf = _api(server, "/api/models/lenet5/rf?layer=C3&y=5&x=4")
+    assert shown["value"] == pytest.approx(want["value"], abs=1e-6)
+    assert shown["box"] == ",".join(map(str, rf["box"])) == "10,8,23,21"
+    assert "rows 10…23, columns 8…21 of the 32×32 input" in shown["rf"]
+    assert page.locator("#unit-panel .chan-row").count() == 6  # C3 reads S2's six channels
+    fmt = "async v => (await import('/static/js/maps.js')).fmt(v)"  # the page's own number format
+    assert page.text_content("#unit-panel .v-pre") == page.evaluate(fmt, want["pre_activation"])
+    assert page.text_content("#unit-panel .v-sum") == page.evaluate(fmt, want["sum"])
+    # the dataset examples under the channel: nine crops, as the API lists them
+    page.wait_for_selector("#unit-panel .examples img", timeout=60000)
+    ex = _api(server, "/api/models/lenet5/examples?layer=C3&channel=4")
+    got = page.eval_on_selector_all("#unit-panel .example", "fs => fs.map(f => Number(f.dataset.index))")
+    assert got == [e["mnist_index"] for e in ex]
+    # the slider walks the box: the last unit's box is the API's
+    page.eval_on_selector("#unit-panel .rf-walk", "s => { s.value = s.max; s.dispatchEvent(new Event('input')); }")
+    last = _api(server, "/api/models/lenet5/rf?layer=C3&y=9&x=9")["box"]
+    assert f"rows {last[0]}…{last[2]}, columns {last[1]}…{last[3]}" in page.text_content("#unit-panel .rf-text")
+    # drawing more updates the open panel (C1 is the showcase): new value equals the API's for the new drawing
+    _click_cell(page, "section[data-layer='C1'] canvas.map >> nth=2", 14.5 / 28, 14.5 / 28)
+    page.wait_for_function("document.querySelector('#unit-panel h4').textContent.endsWith('2 · unit (y 14, x 14)')")
+    page.wait_for_selector("#unit-panel .v-output")
+    before = _panel(page)["value"]
+    draw(page, 1, scale=0.5)
+    page.wait_for_function(f"Number(document.getElementById('unit-panel').dataset.value) !== {before}", timeout=15000)
+    image = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+    want = _api(server, "/api/models/lenet5/unit", {"image": image, "layer": "C1", "channel": 2, "y": 14, "x": 14})
+    settled = f"Math.abs(Number(document.getElementById('unit-panel').dataset.value) - {want['value']}) < 1e-6"
+    page.wait_for_function(settled, timeout=15000)  # the drawing's last request settles on the API's value
+    assert page.console_errors == []
+
+
+def test_pad_keyboard_selection_reads_values_and_opens_a_unit(server: str, page) -> None:
+    page.goto(server + "/draw")
+    draw(page, 7)
+    page.wait_for_selector("section[data-layer='S2'] canvas.map")
+    cv = page.locator("section[data-layer='S2'] canvas.map >> nth=1")
+    cv.scroll_into_view_if_needed()
+    cv.focus()
+    for key in ["ArrowDown"] * 6 + ["ArrowRight"] * 3 + ["ArrowLeft"]:
+        page.keyboard.press(key)
+    assert page.text_content("#cell-readout").startswith("S2 ch 1 (y 6, x 2): ")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#unit-panel .v-output")
+    shown = _panel(page)
+    assert shown["title"] == "S2 · channel 1 · unit (y 6, x 2)"
+    image = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+    want = _api(server, "/api/models/lenet5/unit", {"image": image, "layer": "S2", "channel": 1, "y": 6, "x": 2})
+    assert shown["value"] == pytest.approx(want["value"], abs=1e-6)
+    assert page.locator("#unit-panel .heat .cell.mark").count() == 1  # the window's winner
+    page.wait_for_selector("#kernels canvas.tiles")  # LeNet's C1 kernels, grey
+    assert page.console_errors == []
+
+
+def test_vgg16_explorer_click_matches_the_api(server: str, page) -> None:
+    page.goto(server + "/models/vgg16")
+    page.click(".sample >> nth=1")
+    page.wait_for_selector("section[data-layer='conv3_1'] canvas.map", timeout=180000)
+    _click_cell(page, "section[data-layer='conv3_1'] canvas.map >> nth=3", 5.5 / 56, 7.5 / 56)
+    page.wait_for_selector("#unit-panel .v-output", timeout=60000)
+    shown = _panel(page)
+    m = re.fullmatch(r"conv3_1 · channel 3 · unit \(y (\d+), x (\d+)\)", shown["title"])
+    y, x = int(m[1]), int(m[2])  # a cell is one pixel here: near (5, 7); the page says which one it picked
+    assert abs(y - 5) <= 1 and abs(x - 7) <= 1
+    src = page.get_attribute(".sample >> nth=1", "data-src")
+    image = "data:image/jpeg;base64," + base64.b64encode((SAMPLES / Path(src).name).read_bytes()).decode()
+    want = _api(server, "/api/models/vgg16/unit", {"image": image, "layer": "conv3_1", "channel": 3, "y": y, "x": x})
+    assert shown["value"] == pytest.approx(want["value"], abs=1e-6)
+    top, left = 2 + 4 * y - 12, 2 + 4 * x - 12  # conv3_1: size 24, jump 4, start 2
+    assert shown["box"] == ",".join(map(str, want["rf"]["box"])) == f"{top},{left},{top + 23},{left + 23}"
+    assert page.locator("#unit-panel .partials li").count() == 32  # 128 input channels: partial sums listed
+    page.locator("#kernels").scroll_into_view_if_needed()
+    page.wait_for_selector("#kernels canvas.tiles")  # conv1_1 as RGB tiles
+    assert "random" in page.text_content("#kernels")
+    assert page.console_errors == []
