@@ -103,7 +103,9 @@ def test_pad_keyboard_selection_reads_values_and_opens_a_unit(server: str, page)
 def test_vgg16_explorer_click_matches_the_api(server: str, page) -> None:
     page.goto(server + "/models/vgg16")
     page.click(".sample >> nth=1")
-    page.wait_for_selector("section[data-layer='conv3_1'] canvas.map", timeout=180000)
+    page.wait_for_selector("section[data-layer='conv3_1']", timeout=180000)
+    page.locator("section[data-layer='conv3_1']").scroll_into_view_if_needed()  # maps paint as they scroll in
+    page.wait_for_selector("section[data-layer='conv3_1'] canvas.map")
     _click_cell(page, "section[data-layer='conv3_1'] canvas.map >> nth=3", 5.5 / 56, 7.5 / 56)
     page.wait_for_selector("#unit-panel .v-output", timeout=60000)
     shown = _panel(page)
