@@ -19,7 +19,8 @@ let current = null;
 let timer = null;
 let inflight = null;
 let seq = 0;
-const units = createUnits({ modelName: "lenet5" }); // click or keyboard-select a map cell
+const unitModel = pad.dataset.model || "lenet5";
+const units = createUnits({ modelName: unitModel }); // click or keyboard-select a map cell; follows convscope:predicted
 
 for (let d = 0; d < 10; d++) {
   bars.append(el("div", { class: "bar-row" }, el("span", { class: "digit" }, d),
@@ -113,7 +114,6 @@ async function predict() {
     if (my !== seq) return;
     show(res);
     document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: "lenet5", input: { image }, result: res } }));
-    units.update(res, { image }); // an open unit panel follows the drawing
     statusEl.textContent = t("{ms} ms (inference {inf} ms)", { ms: (performance.now() - t0).toFixed(0), inf: res.timing_ms.inference.toFixed(1) });
     document.body.dataset.latencyMs = (performance.now() - t0).toFixed(1);
   } catch (err) {
@@ -150,4 +150,4 @@ function show(res) {
 }
 
 redraw();
-fetch("/api/models/lenet5").then((r) => r.json()).then((m) => kernelsView(document.getElementById("kernels"), m));
+fetch(`/api/models/${encodeURIComponent(unitModel)}`).then((r) => r.json()).then((m) => kernelsView(document.getElementById("kernels"), m));

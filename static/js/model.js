@@ -105,7 +105,6 @@ async function run(dataURL) {
     show(res, t0);
     document.dispatchEvent(new CustomEvent("convscope:ran", { detail: { image } })); // lrn.js
     document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: model.name, input: { image }, result: res } }));
-    units.update(res, { image: dataURL });
   } catch (err) {
     if (my === seq) statusEl.textContent = err.message;
   }

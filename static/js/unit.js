@@ -1,7 +1,8 @@
 // Inside one unit: select any cell of any activation map (click, or focus a map and use the arrow keys +
 // Enter) -> its receptive field drawn on the input the network saw, a slider (or hover) walking the box
 // across the layer, the arithmetic of the activation (POST /unit) and, for digit models, the MNIST test
-// images that excite its channel most. Pages call createUnits() and hand decorate() to paintMaps().
+// images that excite its channel most. Pages call createUnits() and hand decorate() to paintMaps(); the
+// panel follows each `convscope:predicted` event the page dispatches after painting its maps.
 import { el, fill } from "./lib.js";
 import { t } from "./i18n.js";
 import { fmt, postJSON } from "./maps.js";
@@ -249,5 +250,10 @@ export function createUnits({ modelName }) {
     if (sec) { sec.append(panel); load(false); } else { sel = null; panel.hidden = true; }
   }
 
-  return { decorate, update };
+  // every page announces its results (draw.js, live.js, model.js): the open panel follows the drawing / photo
+  document.addEventListener("convscope:predicted", (e) => {
+    if (e.detail.model === modelName) update(e.detail.result, e.detail.input);
+  });
+
+  return { decorate };
 }

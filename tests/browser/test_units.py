@@ -40,7 +40,7 @@ def _click_cell(page, selector: str, fy: float, fx: float) -> None:
 def test_pad_click_shows_box_panel_and_examples_matching_the_api(server: str, page) -> None:
     page.goto(server + "/draw")
     draw(page, 3)
-    page.wait_for_function("document.getElementById('prediction').textContent === '3'", timeout=15000)
+    page.wait_for_function("() => document.getElementById('prediction').textContent === '3'", timeout=15000)
     _click_cell(page, "section[data-layer='C3'] canvas.map >> nth=4", 5.5 / 10, 4.5 / 10)  # cell (5, 4)
     page.wait_for_selector("#unit-panel .v-output", timeout=15000)
     shown = _panel(page)
@@ -66,15 +66,17 @@ def test_pad_click_shows_box_panel_and_examples_matching_the_api(server: str, pa
     assert f"rows {last[0]}…{last[2]}, columns {last[1]}…{last[3]}" in page.text_content("#unit-panel .rf-text")
     # drawing more updates the open panel (C1 is the showcase): new value equals the API's for the new drawing
     _click_cell(page, "section[data-layer='C1'] canvas.map >> nth=2", 14.5 / 28, 14.5 / 28)
-    page.wait_for_function("document.querySelector('#unit-panel h4').textContent.endsWith('2 · unit (y 14, x 14)')")
+    page.wait_for_function("t => document.querySelector('#unit-panel h4').textContent.endsWith(t)",
+                           arg="2 · unit (y 14, x 14)")
     page.wait_for_selector("#unit-panel .v-output")
     before = _panel(page)["value"]
     draw(page, 1, scale=0.5)
-    page.wait_for_function(f"Number(document.getElementById('unit-panel').dataset.value) !== {before}", timeout=15000)
+    value = "document.getElementById('unit-panel').dataset.value"
+    page.wait_for_function(f"b => Number({value}) !== b", arg=before, timeout=15000)
     image = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
     want = _api(server, "/api/models/lenet5/unit", {"image": image, "layer": "C1", "channel": 2, "y": 14, "x": 14})
-    settled = f"Math.abs(Number(document.getElementById('unit-panel').dataset.value) - {want['value']}) < 1e-6"
-    page.wait_for_function(settled, timeout=15000)  # the drawing's last request settles on the API's value
+    settled = f"v => Math.abs(Number({value}) - v) < 1e-6"
+    page.wait_for_function(settled, arg=want["value"], timeout=15000)  # the last request settles on the API value
     assert page.console_errors == []
 
 
