@@ -73,8 +73,15 @@ HAND = {  # (model, layer, y, x) -> [top, left, bottom, right], worked out on pa
     ("vgg16", "conv5_3", 7, 7): [22, 22, 217, 217], ("vgg16", "conv5_3", 0, 13): [-90, 118, 105, 313],
     ("vgg16", "pool5", 0, 0): [-90, -90, 121, 121], ("vgg16", "pool5", 6, 6): [102, 102, 313, 313],
     ("vgg16", "pool5", 3, 3): [6, 6, 217, 217],
+    # ResNet-18, the longest path (every 3x3 of the main branch, never the 1x1 shortcut): conv1 7/2 pad 3 gives
+    # size 7, jump 2, start 0.5; pool1 3/2 pad 1 -> 11, 4; each 3x3 adds 2 jumps: layer1.1 43, layer4.1 435, jump 32
+    ("resnet18", "conv1", 0, 0): [-3, -3, 3, 3], ("resnet18", "pool1", 0, 0): [-5, -5, 5, 5],
+    ("resnet18", "layer1.1", 55, 55): [199, 199, 241, 241],
+    ("resnet18", "layer4.1", 0, 0): [-217, -217, 217, 217], ("resnet18", "layer4.1", 6, 6): [-25, -25, 409, 409],
+    ("resnet18", "layer4.1", 3, 3): [-121, -121, 313, 313],
 }
-SIZES = {"C1": 5, "S2": 6, "C3": 14, "S4": 16, "C5": 32, "conv5_3": 196, "pool5": 212}
+SIZES = {"C1": 5, "S2": 6, "C3": 14, "S4": 16, "C5": 32, "conv5_3": 196, "pool5": 212,
+         "conv1": 7, "pool1": 11, "layer1.1": 43, "layer4.1": 435}
 
 
 @pytest.mark.parametrize(("key", "box"), list(HAND.items()), ids=lambda v: str(v))

@@ -15,6 +15,15 @@ from tests.helpers.pad import draw
 
 pytestmark = pytest.mark.browser
 SAMPLES = Path(__file__).resolve().parents[2] / "static" / "samples"
+FMT = "async v => (await import('/static/js/maps.js')).fmt(v)"  # the page's own number format
+# four or more English words in a row (as tests/browser/test_i18n.py): a phrase left untranslated
+ENGLISH_RUN = re.compile(r"[A-Za-z]{2,}(?:[ ,'’-]+[A-Za-z]{2,}){3,}")
+PANEL_TEXT = """() => ['#unit-panel', '#kernels'].map(s => {
+  const n = document.querySelector(s);
+  const attrs = [...n.querySelectorAll('[aria-label], [title], [alt]')]
+    .flatMap(e => ['aria-label', 'title', 'alt'].map(a => e.getAttribute(a)).filter(Boolean));
+  return n.textContent + '\\n' + attrs.join('\\n');
+}).join('\\n')"""
 
 
 def _api(server: str, path: str, body: dict | None = None) -> dict:
@@ -52,9 +61,8 @@ def test_pad_click_shows_box_panel_and_examples_matching_the_api(server: str, pa
     assert shown["box"] == ",".join(map(str, rf["box"])) == "10,8,23,21"
     assert "rows 10…23, columns 8…21 of the 32×32 input" in shown["rf"]
     assert page.locator("#unit-panel .chan-row").count() == 6  # C3 reads S2's six channels
-    fmt = "async v => (await import('/static/js/maps.js')).fmt(v)"  # the page's own number format
-    assert page.text_content("#unit-panel .v-pre") == page.evaluate(fmt, want["pre_activation"])
-    assert page.text_content("#unit-panel .v-sum") == page.evaluate(fmt, want["sum"])
+    assert page.text_content("#unit-panel .v-pre") == page.evaluate(FMT, want["pre_activation"])
+    assert page.text_content("#unit-panel .v-sum") == page.evaluate(FMT, want["sum"])
     # the dataset examples under the channel: nine crops, as the API lists them
     page.wait_for_selector("#unit-panel .examples img", timeout=60000)
     ex = _api(server, "/api/models/lenet5/examples?layer=C3&channel=4")
@@ -99,6 +107,10 @@ def test_pad_keyboard_selection_reads_values_and_opens_a_unit(server: str, page)
     assert shown["value"] == pytest.approx(want["value"], abs=1e-6)
     assert page.locator("#unit-panel .heat .cell.mark").count() == 1  # the window's winner
     page.wait_for_selector("#kernels canvas.tiles")  # LeNet's C1 kernels, grey
+    assert page.get_attribute("#kernels .kernels-body", "data-shape") == "6,1,5,5"
+    page.select_option("#kernels select", "C3")  # C3: 16 filters x 6 input channels, every slice drawn
+    page.wait_for_function("() => document.querySelector('#kernels .kernels-body').dataset.shape === '16,6,5,5'")
+    assert "16 filters (rows) × 6 input channels (columns) of 5×5" in page.text_content("#kernels .kernels-body")
     assert page.console_errors == []
 
 
@@ -124,4 +136,40 @@ def test_vgg16_explorer_click_matches_the_api(server: str, page) -> None:
     page.locator("#kernels").scroll_into_view_if_needed()
     page.wait_for_selector("#kernels canvas.tiles")  # conv1_1 as RGB tiles
     assert "random" in page.text_content("#kernels")
+    assert page.get_attribute("#kernels .kernels-body", "data-shape") == "64,3,3,3"
+    assert "each filter normalised to its own min…max" in page.text_content("#kernels .kernels-body")
+    # a deep layer: one square per filter (its L2 norm, as the API computes it); one opens into its slices
+    page.select_option("#kernels select", "conv3_1")
+    page.wait_for_selector("#kernels .norms button.norm")
+    assert page.locator("#kernels .norms button.norm").count() == 256
+    norms = _api(server, "/api/models/vgg16/kernels?layer=conv3_1&norms_only=true")["norms"]
+    norm5 = page.evaluate(FMT, norms[5])
+    assert page.get_attribute("#kernels .norms button.norm >> nth=5", "title") == f"filter 5: norm {norm5}"
+    page.click("#kernels .norms button.norm >> nth=5")
+    page.wait_for_selector("#kernels .filter-slices canvas.tiles")
+    assert f"filter 5 (norm {norm5}): its 128 slices of 3×3" in page.text_content("#kernels .filter-slices")
+    assert page.console_errors == []
+
+
+def test_unit_panel_and_kernels_speak_the_page_language(server: str, page) -> None:
+    for lang in ("zh", "en"):
+        page.goto(server + f"/draw?lang={lang}")
+        draw(page, 3)
+        page.wait_for_function("() => document.getElementById('prediction').textContent === '3'", timeout=15000)
+        page.wait_for_load_state("networkidle")  # the last stroke's answer has repainted the maps
+        _click_cell(page, "section[data-layer='C3'] canvas.map >> nth=4", 5.5 / 10, 4.5 / 10)
+        page.wait_for_selector("#unit-panel .v-output", timeout=15000)
+        page.wait_for_selector("#unit-panel .examples img", timeout=120000)
+        page.wait_for_selector("#kernels canvas.tiles")
+        conv = page.evaluate(PANEL_TEXT)
+        _click_cell(page, "section[data-layer='S4'] canvas.map >> nth=1", 2.5 / 5, 2.5 / 5)  # a max pool
+        page.wait_for_function("() => document.querySelector('#unit-panel h4').textContent.startsWith('S4')")
+        page.wait_for_selector("#unit-panel .v-output", timeout=15000)
+        text = conv + "\n" + page.evaluate(PANEL_TEXT)
+        left = sorted({m.group(0) for m in ENGLISH_RUN.finditer(text)})
+        if lang == "zh":
+            assert left == [], f"English left in the Chinese unit panel: {left[:10]}"
+            assert "感受野" in text and "最大池化" in text
+        else:  # the same check finds the English
+            assert "close the unit panel" in left and "blue negative, red positive" in left
     assert page.console_errors == []
