@@ -60,6 +60,7 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 16_777_216  # 4096 x 4096
     max_input_elements: int = 3 * 1024 * 1024  # a model's declared input (C*H*W); larger models are refused
+    run_memory_mb: int = 2048  # memory one run of a foreign model may take (estimated at load; refused beyond)
     max_layers: int = 512  # layers of a foreign graph exposed for summaries and maps (the first ones)
     max_response_bytes: int = 32 * 1024 * 1024  # maps per answer (raw bytes); the rest is paged
     eager: tuple[str, ...] = ("lenet5",)  # models whose session is created at start-up

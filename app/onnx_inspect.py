@@ -179,3 +179,42 @@ def expose(model: onnx.ModelProto, tensors: list[str]) -> onnx.ModelProto:
         if t not in have:
             model.graph.output.append(helper.make_empty_tensor_value_info(t))
     return model
+
+
+def run_bytes(model: onnx.ModelProto, exposed: list[str]) -> int:
+    """An upper estimate of the memory one run takes (batch 1): the exposed layer outputs, all held
+    until the run ends, plus twice the largest tensor (a producer and its consumer live together).
+    Raises ValueError naming a tensor whose size cannot be known before running (a shape computed
+    from data, e.g. Shape -> Mul -> ConstantOfShape): such a graph's memory cannot be bounded."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    inits = {t.name for t in m.graph.initializer}
+    for vi in m.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        if vi.name not in inits and len(dims) and not dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_value = 1  # the batch: convscope always runs one input
+    try:
+        inferred = shape_inference.infer_shapes(m, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        raise ValueError(f"shape inference failed: {exc}") from exc
+    known: dict[str, int] = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        t = vi.type.tensor_type
+        dims = _dims(vi)
+        if dims is not None and all(d is not None for d in dims):
+            try:
+                item = helper.tensor_dtype_to_np_dtype(t.elem_type).itemsize
+            except (KeyError, TypeError, ValueError):
+                item = 8
+            known[vi.name] = (_prod(dims) or 0) * item
+    sizes = []
+    for node in inferred.graph.node:
+        for out in node.output:
+            if not out:
+                continue
+            if out not in known:
+                raise ValueError(f"the size of tensor {out!r} ({node.op_type}) cannot be known before running, "
+                                 "so the memory of a run cannot be bounded; refused")
+            sizes.append(known[out])
+    return sum(known.get(t, 0) for t in exposed) + 2 * max(sizes, default=0)

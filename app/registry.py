@@ -26,7 +26,7 @@ from app.analysis import LayerInfo, analyse, totals
 from app.config import Settings
 from app.errors import AppError, not_found
 from app.inference.preprocess import MNIST_MEAN, MNIST_STD
-from app.onnx_inspect import expose, inspect
+from app.onnx_inspect import expose, inspect, run_bytes
 
 log = logging.getLogger("convscope")
 
@@ -62,6 +62,7 @@ class ModelInfo:
     bgr: bool = False  # channel order BGR (Caffe) instead of RGB
     label_names: list[str] | None = None  # a foreign model's own class names (from its sidecar)
     assumed: list[str] = field(default_factory=list)
+    run_bytes: int = 0  # estimated memory of one run with every layer exposed (counted in the cache bound)
     layer_cap: dict[str, int] | None = None  # {"shown", "total"} when a foreign graph has more layers than exposed
 
     def summary(self) -> dict[str, Any]:
@@ -122,6 +123,8 @@ class BuiltinSource:
             weights=weights, layers=layers, outputs=[layer.name for layer in layers],
             description=self.net.description, card=card,
             # digits: LeNet-5's training statistics (app.train normalises with the same constants)
+            run_bytes=4 * ((totals(layers)["activations"] or 0) + 2 * max(
+                (layer.activation_size or 0 for layer in layers), default=0)),
             mean=(MNIST_MEAN,) if self.net.input_kind == "digit" else IMAGENET_MEAN,
             std=(MNIST_STD,) if self.net.input_kind == "digit" else IMAGENET_STD,
         )
@@ -237,7 +240,10 @@ def check_file(path: Path, model: onnx.ModelProto) -> None:
 
 def check_input_size(shape: list[int | None], limit: int) -> None:
     """Refuse a model whose declared input (C, H, W) holds more than ``limit`` values: its input
-    tensor alone, and every activation after it, would be sized by that declaration."""
+    tensor alone, and every activation after it, would be sized by that declaration; and one whose
+    channels are neither 1 (gray) nor 3 (RGB), the images convscope can feed."""
+    if shape and shape[0] not in (None, 1, 3):
+        raise ValueError(f"the model takes {shape[0]} input channels; convscope feeds images of 1 (gray) or 3 (RGB)")
     n = 1
     for d in shape:
         n *= d or 1
@@ -273,6 +279,15 @@ class FileSource:
         if len(found.layers) > settings.max_layers:  # each exposed layer is a graph output held per run
             info.layers, info.outputs = found.layers[:settings.max_layers], found.outputs[:settings.max_layers]
             info.layer_cap = {"shown": settings.max_layers, "total": len(found.layers)}
+        try:  # the memory of a run, bounded before the model is offered (issue 12: run-time bombs)
+            info.run_bytes = run_bytes(model, info.outputs)
+            budget = settings.run_memory_mb << 20
+            if info.run_bytes > budget:
+                raise ValueError(f"a run would take about {-(-info.run_bytes >> 20):,} MB; the budget per model is "
+                                 f"{settings.run_memory_mb:,} MB (CONVSCOPE_RUN_MEMORY_MB)")
+        except ValueError as exc:
+            info.status, info.error = "error", f"{path.name}: {exc}"
+            return
         info.input_shape = found.input_shape
         info.prob_output, info.prob_is_softmax = found.final_output, found.final_is_softmax
         c = found.input_shape[0]
@@ -548,10 +563,15 @@ class Registry:
             return sess, src.info
 
     def _load(self, path: Path, src: ModelSource | None = None) -> tuple[ort.InferenceSession, int]:
-        """A new session and its cost: the measured growth of the process, at least the weights on disk."""
+        """A new session and its cost: the measured growth of the process (at least the weights on
+        disk) plus the memory its runs take (estimated from the graph: the cache bound counts both).
+        Foreign files run without onnxruntime's memory arena, so a run's memory goes back after it."""
+        foreign = src is not None and src.info.source == "file"
         rss0 = rss_bytes()
-        sess = ort.InferenceSession(str(path), self._options(), providers=providers(self.settings.provider))
-        return sess, max(rss_bytes() - rss0, file_bytes(path)) + (8 << 20)
+        sess = ort.InferenceSession(str(path), self._options(arena=not foreign),
+                                    providers=providers(self.settings.provider))
+        runs = src.info.run_bytes if src is not None else 0
+        return sess, max(rss_bytes() - rss0, file_bytes(path)) + runs + (8 << 20)
 
     def _evict(self, keep: str) -> None:
         limit = self.settings.cache_mb << 20
@@ -564,8 +584,9 @@ class Registry:
             self.sources[old].info.status = "available"
             log.info("evicted %s from the session cache", old)
 
-    def _options(self) -> ort.SessionOptions:
+    def _options(self, arena: bool = True) -> ort.SessionOptions:
         o = ort.SessionOptions()
+        o.enable_cpu_mem_arena = arena
         o.intra_op_num_threads = self.settings.intra_op_threads
         o.inter_op_num_threads = 1
         o.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -139,7 +139,13 @@ class Service:
         """The blocking part of a prediction (a worker thread): preprocessing, the run, the answer."""
         x, seen = self.prepare(info, req)
         timer.lap("preprocess")
-        prob, outs = run(sess, info, x, req.activations, opts)
+        try:
+            prob, outs = run(sess, info, x, req.activations, opts)
+        except ort_errors() as exc:  # a foreign graph failing at run time is the model's fault, not a 500
+            if opts.terminate:
+                raise
+            raise AppError(503, "run_failed", f"model {info.name!r} failed while running: "
+                           f"{str(exc).splitlines()[0][:300]}") from exc
         timer.lap("inference")
         self.metrics.latency.labels(info.name).observe(timer.ms["inference"] / 1000)
         result = answer(info, prob, outs, req.top_k, req.activations, req.maps, self.settings.max_response_bytes)
@@ -152,6 +158,14 @@ class Service:
         big = any("maps" in layer for layer in result.get("layers", ()))
         body = await self.blocking(_dumps, result) if big else _dumps(result)
         return Response(body, media_type="application/json")
+
+
+def ort_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions onnxruntime raises from a run (its pybind errors, and allocation failures)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as st
+
+    names = ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph", "NotImplemented", "EPFail")
+    return (*(getattr(st, n) for n in names if hasattr(st, n)), MemoryError)
 
 
 def _dumps(obj: Any) -> bytes:

@@ -40,13 +40,20 @@ def conv_classifier(path: Path, c: int = 3, h: int = 32, w: int = 32, classes: i
                  helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, classes]), inits)
 
 
-def constant_bomb(path: Path, gib: float, size: int = 32) -> Path:
-    """The issue's 662-byte bomb: Shape -> Mul -> ConstantOfShape (``gib`` GiB of float32) ->
-    ReduceMean, added to a real classifier's logits, so one run allocates ``gib`` GiB."""
+def constant_bomb(path: Path, gib: float, size: int = 32, computed: bool = False) -> Path:
+    """ConstantOfShape (``gib`` GiB of float32) -> ReduceMean, added to a real classifier's logits,
+    so one run allocates ``gib`` GiB. ``computed``: the issue's form, the length computed at run
+    time (Shape -> ReduceProd -> Mul), so no shape inference can say how big it is."""
     base = conv_classifier(path, h=size, w=size)
     m = onnx.load(str(base))
     n = int(gib * (1 << 30) / 4)
-    m.graph.initializer.extend([numpy_helper.from_array(np.array([n], np.int64), "bomb_len")])
+    if computed:
+        per = n // (3 * size * size)
+        m.graph.initializer.extend([numpy_helper.from_array(np.array([per], np.int64), "k")])
+        m.graph.node.extend([N("Shape", ["data"], ["s"]), N("ReduceProd", ["s"], ["numel"], keepdims=1),
+                             N("Mul", ["numel", "k"], ["bomb_len"])])
+    else:
+        m.graph.initializer.extend([numpy_helper.from_array(np.array([n], np.int64), "bomb_len")])
     m.graph.node.extend([
         N("ConstantOfShape", ["bomb_len"], ["bomb"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
         N("ReduceMean", ["bomb"], ["bomb_mean"], keepdims=1),
@@ -58,7 +65,7 @@ def constant_bomb(path: Path, gib: float, size: int = 32) -> Path:
     return path
 
 
-def long_chain(path: Path, layers: int, c: int = 4, hw: int = 32) -> Path:
+def long_chain(path: Path, layers: int, c: int = 3, hw: int = 32) -> Path:
     """A chain of ``layers`` 1x1 convolutions on a c x hw x hw map: a tiny file, many layers."""
     w = numpy_helper.from_array(np.eye(c, dtype=np.float32).reshape(c, c, 1, 1), "w")
     nodes, x = [], "data"
