@@ -44,8 +44,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lo, _, hi = args.autoscale.partition(":")
             autoscale = (int(lo), int(hi))
         return serve_forever(settings, args.host, args.port, args.replicas, autoscale, args.address)
+    from app.connections import connection_cap, protocol
+
+    # slow clients: header and body deadlines, a connection cap with a fast 503 (README: deployment)
+    cap = connection_cap(settings.max_connections)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=10, access_log=args.access_log)
+                timeout_graceful_shutdown=10, access_log=args.access_log, timeout_keep_alive=5,
+                http=protocol(settings.header_timeout_s, cap), backlog=min(2048, cap * 2))
     return 0
 
 

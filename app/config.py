@@ -63,6 +63,9 @@ class Settings:
     run_memory_mb: int = 2048  # memory one run of a foreign model may take (estimated at load; refused beyond)
     max_layers: int = 512  # layers of a foreign graph exposed for summaries and maps (the first ones)
     max_response_bytes: int = 32 * 1024 * 1024  # maps per answer (raw bytes); the rest is paged
+    header_timeout_s: float = 10.0  # a request's headers must arrive within this (slow clients are closed)
+    body_timeout_s: float = 30.0  # and its whole body within this after the headers (408 otherwise)
+    max_connections: int = 512  # open connections; beyond it a new one gets an immediate 503 (and below ulimit -n)
     eager: tuple[str, ...] = ("lenet5",)  # models whose session is created at start-up
     build_on_demand: bool = True  # write missing built-in ONNX files on first use
     allow_downloads: bool | None = None  # trained weights fetched from the page; `serve`: on iff bound to loopback
@@ -85,7 +88,7 @@ class Settings:
                 values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             elif f.name in ("download_url", "provider"):
                 values[f.name] = raw
-            elif f.name == "inference_timeout_s":
+            elif f.name.endswith("_s"):
                 values[f.name] = float(raw)
             else:
                 values[f.name] = int(raw)

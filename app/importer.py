@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import struct
@@ -40,8 +41,37 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _st_bad(path: Path, what: str) -> ImportError_:
+    return ImportError_(f"{path.name}: malformed safetensors header: {what}")
+
+
+def _st_entry(path: Path, name: str, meta: Any, base: int, size: int) -> tuple[Any, tuple[int, ...], int, int]:
+    """One tensor's header entry, checked: (dtype, shape, start, end) or a one-line ImportError_."""
+    if not isinstance(meta, dict):
+        raise _st_bad(path, f"tensor {name[:80]!r} is described by a {type(meta).__name__}, not an object")
+    dtype = _ST_DTYPES.get(meta.get("dtype"), "unknown")  # type: ignore[arg-type]
+    if dtype == "unknown":
+        raise ImportError_(f"{path.name}: tensor {name[:80]!r} has unsupported dtype {str(meta.get('dtype'))[:20]}")
+    shape, offs = meta.get("shape"), meta.get("data_offsets")
+    if not (isinstance(shape, list) and len(shape) <= 8 and all(type(d) is int and 0 <= d < 1 << 31 for d in shape)):
+        raise _st_bad(path, f"tensor {name[:80]!r} has shape {str(shape)[:60]} (want up to 8 sizes in [0, 2^31))")
+    if not (isinstance(offs, list) and len(offs) == 2 and all(type(o) is int for o in offs)):
+        raise _st_bad(path, f"tensor {name[:80]!r} has data_offsets {str(offs)[:60]} (want [start, end])")
+    start, end = offs
+    if start < 0 or end < start:
+        raise _st_bad(path, f"tensor {name[:80]!r} has data_offsets {offs}: negative or reversed")
+    if base + end > size:
+        raise ImportError_(f"{path.name}: tensor {name!r} lies past the end of the file (truncated?)")
+    item = 2 if dtype is None else np.dtype(dtype).itemsize
+    if math.prod(shape) * item != end - start:
+        raise _st_bad(path, f"tensor {name[:80]!r} holds {end - start} bytes; shape {shape} needs "
+                      f"{math.prod(shape) * item}")
+    return dtype, tuple(shape), start, end
+
+
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """A .safetensors file as numpy arrays, strictly checked (header, dtypes, offsets)."""
+    """A .safetensors file as numpy arrays, strictly checked (header, dtypes, offsets): every
+    malformed header is a one-line ImportError_ naming what is wrong."""
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(8)
@@ -52,28 +82,25 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
             raise ImportError_(f"{path.name}: header length {n} is impossible for a {size}-byte file (truncated?)")
         try:
             header = json.loads(f.read(n))
-        except ValueError as exc:
-            raise ImportError_(f"{path.name}: the safetensors header is not JSON ({exc})") from exc
+        except (ValueError, RecursionError) as exc:
+            raise ImportError_(f"{path.name}: the safetensors header is not JSON ({str(exc)[:100]})") from exc
+        if not isinstance(header, dict):
+            raise _st_bad(path, f"it is a JSON {type(header).__name__}, not an object")
+        meta = header.get("__metadata__", {})
+        if not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+            raise _st_bad(path, "__metadata__ must be an object of strings")
         base = 8 + n
         out: dict[str, np.ndarray] = {}
-        for name, meta in header.items():
+        for name, entry in header.items():
             if name == "__metadata__":
                 continue
-            dtype = _ST_DTYPES.get(meta.get("dtype"), "unknown")
-            start, end = meta["data_offsets"]
-            if base + end > size or start > end:
-                raise ImportError_(f"{path.name}: tensor {name!r} lies past the end of the file (truncated?)")
+            dtype, shape, start, end = _st_entry(path, name, entry, base, size)
             f.seek(base + start)
             raw = f.read(end - start)
             if dtype is None:  # bfloat16: the top half of a float32
                 a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-            elif dtype == "unknown":
-                raise ImportError_(f"{path.name}: tensor {name!r} has unsupported dtype {meta.get('dtype')}")
             else:
                 a = np.frombuffer(raw, dtype)
-            shape = tuple(meta["shape"])
-            if a.size != int(np.prod(shape)):
-                raise ImportError_(f"{path.name}: tensor {name!r} holds {a.size} values for shape {list(shape)}")
             out[name] = a.reshape(shape)
     return out
 
@@ -89,6 +116,24 @@ class _Storage:
 
 def _rebuild_tensor(storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
                     *_: object) -> np.ndarray:
+    """A tensor as a view of its storage, every index checked to lie inside the storage before
+    the view is built (an unchecked as_strided reads, or crashes on, memory outside it)."""
+    import pickle
+
+    if not isinstance(storage, _Storage):
+        raise pickle.UnpicklingError("a tensor without a storage")
+    ints = (offset, *size, *stride) if isinstance(size, tuple) and isinstance(stride, tuple) else None
+    if ints is None or not all(type(v) is int for v in ints) or len(size) != len(stride) or len(size) > 8:
+        raise pickle.UnpicklingError(f"a tensor with a malformed size {str(size)[:40]} or stride {str(stride)[:40]}")
+    n = storage.data.size
+    if offset < 0 or any(v < 0 for v in size) or any(v < 0 for v in stride):
+        raise pickle.UnpicklingError(f"a tensor with a negative offset, size or stride ({offset}, {size}, {stride})")
+    numel = math.prod(size)
+    if numel and (offset + sum((d - 1) * s for d, s in zip(size, stride, strict=True)) >= n or numel > n):
+        raise pickle.UnpicklingError(f"a tensor of size {list(size)} (stride {list(stride)}, offset {offset}) "
+                                     f"reaches past its storage of {n} values")
+    if not numel:
+        return np.zeros(size, storage.data.dtype)
     item = storage.data.itemsize
     return np.lib.stride_tricks.as_strided(storage.data[offset:], shape=size,
                                            strides=[x * item for x in stride]).copy()
@@ -122,7 +167,11 @@ def read_torch_zip(path: Path) -> dict[str, np.ndarray]:
 
         def persistent_load(self, pid: Any) -> _Storage:
             _, kind, key, _location, numel = pid
-            raw = z.read(f"{prefix}data/{key}")
+            entry = z.getinfo(f"{prefix}data/{key}")
+            if entry.compress_type != zipfile.ZIP_STORED or entry.file_size > path.stat().st_size:
+                raise pickle.UnpicklingError(f"storage {key} is compressed or larger than the file (torch.save "
+                                             "stores storages as they are)")
+            raw = z.read(entry)
             dtype = _STORAGES[kind]
             if dtype == "bf16":
                 a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)

@@ -3,6 +3,7 @@ read, also chunked ones without Content-Length; HEAD answered wherever GET is.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -15,9 +16,16 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTimeout(Exception):
+    pass
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] | None = None) -> None:
-        self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
+    """413 past ``max_bytes``; 408 when the whole body has not arrived ``timeout_s`` after the request began."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.app, self.max_bytes, self.on_reject, self.timeout_s = app, max_bytes, on_reject, timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,10 +46,18 @@ class BodyLimit:
                 return
         seen = 0
         started = False
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        done = False
 
         async def limited() -> Message:
-            nonlocal seen
-            msg = await receive()
+            nonlocal seen, done
+            if done:  # the body is in: later receives wait for a disconnect, with no deadline
+                return await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                raise BodyTimeout from None
+            done = msg["type"] != "http.request" or not msg.get("more_body", False)
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
@@ -59,6 +75,10 @@ class BodyLimit:
         except BodyTooLarge:
             if not started:
                 await self._reject(send, self._msg(seen))
+        except BodyTimeout:
+            if not started:
+                await self._reply(send, 408, "body_timeout", f"the request body did not arrive within "
+                                  f"{self.timeout_s:g} s ({seen:,} bytes came); send it at once")
 
     async def _reject(self, send: Send, message: str) -> None:
         if self.on_reject:

@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pretrained = Pretrained(settings, on_imported=lambda name: app.state.service.registry.check(name))
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
     app.add_middleware(HeadAsGet)  # innermost: metrics still count HEAD as HEAD
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s,
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(LanguageMiddleware)  # ?lang=, cookie, Accept-Language -> Content-Language

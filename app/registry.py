@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -217,25 +218,52 @@ def signature(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def all_tensors(graph: onnx.GraphProto) -> Iterator[tuple[str, onnx.TensorProto]]:
+    """Every tensor a graph carries, with where it is: initializers, sparse initializers, tensors
+    in node attributes (Constant's value and any other), and the same inside every subgraph."""
+    for t in graph.initializer:
+        yield f"initializer {t.name!r}", t
+    for st in graph.sparse_initializer:
+        yield f"sparse initializer {st.values.name!r}", st.values
+        yield f"sparse initializer {st.values.name!r} (indices)", st.indices
+    for node in graph.node:
+        where = f"node {(node.name or node.op_type)!r} ({node.op_type})"
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield f"{where} attribute {a.name!r}", a.t
+            for t in a.tensors:
+                yield f"{where} attribute {a.name!r}", t
+            if a.HasField("sparse_tensor"):
+                yield f"{where} attribute {a.name!r}", a.sparse_tensor.values
+                yield f"{where} attribute {a.name!r} (indices)", a.sparse_tensor.indices
+            for st in a.sparse_tensors:
+                yield f"{where} attribute {a.name!r}", st.values
+            if a.HasField("g"):
+                yield from all_tensors(a.g)
+            for g in a.graphs:
+                yield from all_tensors(g)
+
+
 def check_file(path: Path, model: onnx.ModelProto) -> None:
-    """Refuse a model file that is a symlink out of its folder, or whose external data lies
+    """Refuse a model file that is a symlink out of its folder, or whose external data -- on any
+    tensor, wherever it appears (initializers, Constant nodes, attributes, subgraphs) -- lies
     outside its folder or behind a symlink (ValueError naming the tensor and the path)."""
     folder = path.parent.resolve()
     if path.is_symlink() and folder not in path.resolve().parents:
         raise ValueError(f"{path.name} is a symlink to {path.resolve()}, outside the models directory")
-    for t in model.graph.initializer:
-        if t.data_location != onnx.TensorProto.EXTERNAL:
+    for where, t in all_tensors(model.graph):
+        if t.data_location != onnx.TensorProto.EXTERNAL and not t.external_data:
             continue
         loc = next((e.value for e in t.external_data if e.key == "location"), "")
         target = folder / loc
         if not loc or Path(loc).is_absolute() or ".." in Path(loc).parts:
-            raise ValueError(f"tensor {t.name!r}: external data location {loc!r} must be a plain relative path")
-        if target.is_symlink():
-            raise ValueError(f"tensor {t.name!r}: external data {loc!r} is a symlink; refused")
+            raise ValueError(f"{where}: external data location {loc!r} must be a plain relative path")
+        if target.is_symlink() or any(p.is_symlink() for p in target.parents if folder in p.parents):
+            raise ValueError(f"{where}: external data {loc!r} is a symlink; refused")
         if folder not in target.resolve().parents:
-            raise ValueError(f"tensor {t.name!r}: external data {loc!r} lies outside {folder}")
+            raise ValueError(f"{where}: external data {loc!r} lies outside {folder}")
         if not target.is_file():
-            raise ValueError(f"tensor {t.name!r}: external data file {loc!r} is missing")
+            raise ValueError(f"{where}: external data file {loc!r} is missing")
 
 
 def check_input_size(shape: list[int | None], limit: int) -> None:
@@ -267,7 +295,10 @@ class FileSource:
         try:
             model = onnx.load(str(path), load_external_data=False)
             check_file(path, model)
-            onnx.checker.check_model(model)  # unknown ops and opsets are caught here, not at first use
+            # unknown ops and opsets are caught here, not at first use; external data (checked above) is
+            # looked for beside the file, so the checker gets the file's path when there is some
+            external = any(t.external_data for _, t in all_tensors(model.graph))
+            onnx.checker.check_model(str(path) if external else model)
             found = inspect(model)
             check_input_size(found.input_shape, settings.max_input_elements)
         except Exception as exc:
@@ -495,6 +526,11 @@ class Registry:
             raise not_found(f"no model named {name[:100]!r}; GET /api/models lists the {len(self.sources)} "
                             f"models available")
         return src
+
+    def changed(self, name: str) -> bool:
+        """Whether the model's file differs from what was read (a stat; the reload is current()'s)."""
+        src = self.get(name)
+        return signature(src.path) != src.signature
 
     def current(self, name: str) -> ModelSource:
         """Like get(), after comparing the model's file with what was loaded (a stat): a deleted

@@ -110,7 +110,7 @@ class Service:
         """Preprocess, run and summarise one input; every step inside an admission slot and on a
         worker thread, so the event loop (and /healthz) never waits for a request's work."""
         info = self.registry.info(req.model)
-        if info.status == "error":
+        if info.status == "error" and not self.registry.changed(info.name):  # a restored file is looked at again
             raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
         if req.image is None and req.pixels is None:
             raise bad_input("send an image (multipart field 'image', or JSON 'image' as a data URL or base64)"

@@ -1,0 +1,99 @@
+"""Issue 12 item 5: slow and silent clients cannot hold the server: a header deadline, a body
+deadline (408), and a cap on open connections answered by an immediate JSON 503, on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.helpers.server import copy_lenet, serve
+
+ENV = {"CONVSCOPE_HEADER_TIMEOUT_S": "1", "CONVSCOPE_BODY_TIMEOUT_S": "1", "CONVSCOPE_MAX_CONNECTIONS": "16"}
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory):
+    d = tmp_path_factory.mktemp("slow")
+    copy_lenet(d)
+    with serve(d, env=ENV) as u:
+        yield u
+
+
+def _connect(url: str) -> socket.socket:
+    u = urlparse(url)
+    s = socket.create_connection((u.hostname, u.port), timeout=5)
+    return s
+
+
+def _closed_within(s: socket.socket, seconds: float, trickle: bytes = b"") -> float:
+    """Seconds until the server closes ``s`` (sending ``trickle`` a byte every 0.2 s meanwhile)."""
+    t0 = time.monotonic()
+    s.settimeout(0.2)
+    i = 0
+    while time.monotonic() - t0 < seconds:
+        if i < len(trickle):
+            try:
+                s.sendall(trickle[i:i + 1])
+            except OSError:
+                return time.monotonic() - t0
+            i += 1
+        try:
+            data = s.recv(65536)
+            if data == b"" or data.startswith(b"HTTP/1.1 408"):
+                return time.monotonic() - t0
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - t0
+    return float("inf")
+
+
+def test_silent_connection_is_closed(url: str) -> None:
+    with _connect(url) as s:
+        assert _closed_within(s, 5) < 3
+
+
+def test_slow_headers_are_cut_off(url: str) -> None:
+    with _connect(url) as s:  # a byte every 0.2 s: the headers would take 8 s
+        assert _closed_within(s, 6, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 20) < 3
+
+
+def test_slow_body_gets_408(url: str) -> None:
+    with _connect(url) as s:
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: 1000\r\n\r\n{")
+        t0 = time.monotonic()
+        s.settimeout(5)
+        reply = s.recv(65536)
+        assert time.monotonic() - t0 < 3
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        body = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+        assert body["error"]["code"] == "body_timeout"
+
+
+def test_keep_alive_connection_gets_a_new_header_deadline(url: str) -> None:
+    with _connect(url) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        assert _closed_within(s, 6, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 20) < 3
+
+
+def test_connection_cap_refuses_fast_and_recovers(url: str) -> None:
+    held = [_connect(url) for _ in range(16)]
+    try:
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        r = httpx.get(url + "/healthz", timeout=5)
+        assert time.monotonic() - t0 < 1
+        assert r.status_code == 503 and r.json()["error"]["code"] == "too_many_connections"
+    finally:
+        for s in held:
+            s.close()
+    time.sleep(0.3)
+    assert httpx.get(url + "/healthz", timeout=5).status_code == 200
