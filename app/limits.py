@@ -55,7 +55,7 @@ class BodyLimit:
                 return await receive()
             try:
                 msg = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
                 raise BodyTimeout from None
             done = msg["type"] != "http.request" or not msg.get("more_body", False)
             if msg["type"] == "http.request":
