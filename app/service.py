@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import onnxruntime as ort
@@ -21,6 +21,8 @@ from app.inference import preprocess as pre
 from app.inference.run import MapOptions, Timer, answer, check_layers, run
 from app.metrics import Metrics
 from app.registry import ModelInfo, Registry
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -122,17 +124,23 @@ class Service:
             # one consistent version: the session and the info it was loaded with (loading is not timed)
             sess, info = await self.blocking(self.registry.session_and_info, req.model)
             timer.lap("load")
-            opts = ort.RunOptions()
-            fut = asyncio.get_running_loop().run_in_executor(self.pool, self._work, sess, info, req, timer, opts)
-            try:
-                return await asyncio.wait_for(asyncio.shield(fut), self.settings.inference_timeout_s)
-            except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
-                opts.terminate = True  # onnxruntime stops the run; the slot is freed below
-                with contextlib.suppress(Exception):
-                    await fut
-                self.metrics.rejected.labels("timeout").inc()
-                raise AppError(504, "timeout", f"the inference took longer than "
-                               f"{self.settings.inference_timeout_s:g} s and was stopped") from None
+            return await self.within_budget(lambda opts: self._work(sess, info, req, timer, opts))
+
+    async def within_budget(self, fn: Callable[[ort.RunOptions], T]) -> T:
+        """fn(run_options) on a worker thread, within the per-inference time budget: past it onnxruntime
+        is told to stop (RunOptions.terminate), the worker is awaited and the caller gets a 504. Call it
+        inside slot(), so the slot is held until the run has really ended."""
+        opts = ort.RunOptions()
+        fut = asyncio.get_running_loop().run_in_executor(self.pool, fn, opts)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.settings.inference_timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
+            opts.terminate = True
+            with contextlib.suppress(Exception):
+                await fut
+            self.metrics.rejected.labels("timeout").inc()
+            raise AppError(504, "timeout", f"the inference took longer than "
+                           f"{self.settings.inference_timeout_s:g} s and was stopped") from None
 
     def _work(self, sess: ort.InferenceSession, info: ModelInfo, req: PredictInput, timer: Timer,
               opts: ort.RunOptions) -> dict[str, Any]:

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from app import nets
 from app.errors import AppError, bad_input
@@ -85,17 +82,8 @@ async def lrn_lesson(service: Service, req: PredictInput, lang: str, channels: i
                            f"rebuild it with: convscope build {info.name} --force")
         feeds = {info.input_name: x}
         wanted = [n for n in names if n != info.input_name]
-        opts = ort.RunOptions()
-        fut = asyncio.get_running_loop().run_in_executor(
-            service.pool, lambda: dict(zip(wanted, sess.run(wanted, feeds, opts), strict=True)))
-        try:
-            outs = await asyncio.wait_for(asyncio.shield(fut), service.settings.inference_timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
-            opts.terminate = True
-            with contextlib.suppress(Exception):
-                await fut
-            raise AppError(504, "timeout", f"the inference took longer than "
-                           f"{service.settings.inference_timeout_s:g} s and was stopped") from None
+        outs = await service.within_budget(
+            lambda opts: dict(zip(wanted, sess.run(wanted, feeds, opts), strict=True)))
     outs[info.input_name] = x
     _ = gettext_for(lang)
     result = []

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import time
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from app.errors import AppError, bad_input
 from app.registry import ModelInfo
@@ -48,18 +45,9 @@ async def unit(service: Service, req: PredictInput, layer: str, channel: int, y:
     g, loc, tensor = await service.blocking(_locate, service, info, layer)
     async with service.slot():
         sess = service.registry.cached(info.name) or await service.blocking(service.registry.session, info.name)
-        opts = ort.RunOptions()
         names = list(dict.fromkeys(n for n in (loc.reads, tensor) if n != info.input_name))
-        fut = asyncio.get_running_loop().run_in_executor(
-            service.pool, lambda: dict(zip(names, sess.run(names, {info.input_name: xin}, opts), strict=True)))
-        try:
-            outs = await asyncio.wait_for(asyncio.shield(fut), service.settings.inference_timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
-            opts.terminate = True
-            with contextlib.suppress(Exception):
-                await fut
-            raise AppError(504, "timeout", f"the inference took longer than "
-                           f"{service.settings.inference_timeout_s:g} s and was stopped") from None
+        outs = await service.within_budget(
+            lambda opts: dict(zip(names, sess.run(names, {info.input_name: xin}, opts), strict=True)))
     t1 = time.perf_counter()
     outs[info.input_name] = xin
     src, out = outs[loc.reads][0], outs[tensor][0]
