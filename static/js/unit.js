@@ -70,6 +70,7 @@ export function createUnits({ modelName }) {
       };
       cv.addEventListener("click", (e) => {
         [cy, cx] = cell(e);
+        say(); // the focus (on mousedown) announced the old cell; say the clicked one
         select(cv, layerName, maps, channel, h, cy, cx, valueAt(cy, cx));
       });
       cv.addEventListener("mousemove", (e) => {

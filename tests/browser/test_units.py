@@ -54,6 +54,7 @@ def test_pad_click_shows_box_panel_and_examples_matching_the_api(server: str, pa
     page.wait_for_selector("#unit-panel .v-output", timeout=15000)
     shown = _panel(page)
     assert shown["title"] == "C3 · channel 4 · unit (y 5, x 4)"
+    assert page.text_content("#cell-readout").startswith("C3 ch 4 (y 5, x 4): ")  # the clicked cell, not (0, 0)
     image = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
     want = _api(server, "/api/models/lenet5/unit", {"image": image, "layer": "C3", "channel": 4, "y": 5, "x": 4})
     rf = _api(server, "/api/models/lenet5/rf?layer=C3&y=5&x=4")
