@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app.loadgen import free_port
+from tests.helpers.server import copy_lenet
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # servers the tests start may download (they bind to loopback): point them at a closed loopback port, so
@@ -27,9 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def models_dir(tmp_path: Path) -> Path:
     d = tmp_path / "models"
     d.mkdir()
-    for f in ("lenet5.onnx", "lenet5.card.json"):
-        if (ROOT / "models" / f).exists():
-            shutil.copy(ROOT / "models" / f, d / f)
+    copy_lenet(d)
     return d
 
 
@@ -46,28 +39,12 @@ def client(models_dir: Path) -> Iterator:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    d = tmp_path_factory.mktemp("server-models")
-    for f in ("lenet5.onnx", "lenet5.card.json"):
-        shutil.copy(ROOT / "models" / f, d / f)
+    """One real `convscope serve` on loopback for the session: the committed LeNet-5 and a tiny foreign model."""
     from tests.foreign import tiny_resnet
+    from tests.helpers.server import serve
 
+    d = tmp_path_factory.mktemp("server-models")
+    copy_lenet(d)
     tiny_resnet(d / "tiny.onnx")
-    port = free_port()
-    env = {**os.environ, "CONVSCOPE_MODELS_DIR": str(d), "OMP_WAIT_POLICY": "PASSIVE"}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                            cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not become ready")
+    with serve(d, "--log-level", "warning") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
