@@ -134,6 +134,12 @@ def test_vgg16_explorer_click_matches_the_api(server: str, page) -> None:
     top, left = 2 + 4 * y - 12, 2 + 4 * x - 12  # conv3_1: size 24, jump 4, start 2
     assert shown["box"] == ",".join(map(str, want["rf"]["box"])) == f"{top},{left},{top + 23},{left + 23}"
     assert page.locator("#unit-panel .partials li").count() == 32  # 128 input channels: partial sums listed
+    # the slider walks the box to the corner unit, whose field hangs over the padding
+    page.eval_on_selector("#unit-panel .rf-walk", "s => { s.value = 0; s.dispatchEvent(new Event('input')); }")
+    corner = _api(server, "/api/models/vgg16/rf?layer=conv3_1&y=0&x=0")["box"]
+    assert corner == [-10, -10, 13, 13]
+    text = page.text_content("#unit-panel .rf-text")
+    assert "rows -10…13, columns -10…13 of the 224×224 input" in text and "outside the image: padding" in text
     page.locator("#kernels").scroll_into_view_if_needed()
     page.wait_for_selector("#kernels canvas.tiles")  # conv1_1 as RGB tiles
     assert "random" in page.text_content("#kernels")
