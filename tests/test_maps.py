@@ -35,3 +35,20 @@ def test_small_maps_are_sent_whole_and_vectors_are_strips() -> None:
     c5 = encode_maps(np.ones((120, 1, 1), np.float32), MapOptions())
     assert (c5["channels"], c5["height"], c5["width"]) == (1, 1, 120)
     assert c5["min"] == c5["max"] == [1.0]  # a constant map decodes to itself
+
+
+def test_answer_bytes_are_json_dumps_bytes_with_maps_spliced_in() -> None:
+    import json
+
+    from app.service import _dumps
+
+    rng = np.random.default_rng(0)
+    maps = [encode_maps(rng.standard_normal((c, 20, 20)).astype(np.float32), MapOptions(channels=c)) for c in (3, 5)]
+    answer = {"model": "m\"<x>", "layers": [
+        {"name": 'a", "data": "', "maps": maps[0]},
+        {"name": "no maps", "mean": 1.5},
+        {"name": "\u2028é", "maps": maps[1]},
+    ], "top_k": [{"label": "猫", "probability": 0.5}]}
+    want = json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    assert _dumps(answer) == want
+    assert _dumps({"layers": []}) == b'{"layers":[]}' and json.loads(_dumps(answer))["layers"][2]["maps"] == maps[1]
