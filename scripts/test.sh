@@ -15,6 +15,11 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CONVSCOPE_CHROMIUM:-}" ]; th
 fi
 
 source scripts/venv.sh
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "scripts/test.sh needs Python 3.11 (the lock is made with it; its onnxruntime has no wheel for" \
+       "$("$PY" --version 2>&1)): PYTHON=python3.11 bash scripts/test.sh (with $VENV removed)" >&2
+  exit 2
+fi
 t0=$SECONDS
 # The exact wheels the lock names are kept in a local folder (a download cache, filled once per lock):
 # installing from it needs no index round trip for each of the ~110 packages.
