@@ -4,17 +4,25 @@ foreign classifiers with a sidecar."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from app import importer
+from app import importer, nets
 from app.cli import main
+from app.weights import weight_shapes
+from tests.helpers.checkpoints import write_safetensors, write_torch_zip
 
-torch = pytest.importorskip("torch")
-from tests import tv_reference  # noqa: E402
+try:  # the refusal cases also run without PyTorch (as in the Docker image); the rest need it
+    import torch
+
+    from tests import tv_reference
+except ImportError:
+    torch = None  # type: ignore[assignment]
+needs_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch (the reference modules and torch.save)")
 
 
 def save_safetensors(sd: dict, path: Path) -> None:
@@ -36,6 +44,7 @@ def _onnx_logits(models_dir: Path, name: str, x: np.ndarray) -> np.ndarray:
     return sess.run([last], {"input": x})[0]
 
 
+@needs_torch
 @pytest.mark.parametrize(("name", "fmt"), [("alexnet-torchvision", "pth"), ("vgg11", "safetensors"),
                                            ("resnet18", "pth"), ("resnet50", "safetensors")])
 def test_import_matches_the_torchvision_layout_module(tmp_path, models_dir, name: str, fmt: str) -> None:
@@ -70,9 +79,77 @@ def _before(models_dir: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def r18_state() -> dict:
+    if torch is None:
+        pytest.skip("needs PyTorch")
     return tv_reference.make("resnet18").state_dict()
 
 
+class _Evil:
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def _write_wrong(case: str, tmp_path: Path, writer: str) -> tuple[str, Path]:
+    """The checkpoint of one refusal case, written by torch.save or (``numpy``) without PyTorch:
+    torch.save()'s zip layout and safetensors from tests/helpers/checkpoints.py."""
+    import pickle
+    import zipfile
+
+    if writer == "torch":
+        sd = dict(tv_reference.make("resnet18").state_dict())
+        zeros = torch.zeros
+    else:
+        sd = {k: np.zeros(v, np.float32) for k, v in weight_shapes(nets.get("resnet18")).items()}
+
+        def zeros(*shape: int) -> np.ndarray:
+            return np.zeros(shape, np.float32)
+    target, path = "resnet18", tmp_path / "ckpt.pth"
+    if case == "wrong-architecture":
+        target = "vgg11"
+    elif case == "missing-key":
+        del sd["layer4.1.bn2.running_var"]
+    elif case == "wrong-shape":
+        sd["fc.weight"] = zeros(10, 512)
+    elif case == "extra-key":
+        sd["extra.weight"] = zeros(3)
+    def save(obj: dict, to: Path) -> None:
+        if writer == "torch":
+            torch.save(obj, to)
+        else:
+            write_torch_zip(to, obj)
+    if case == "not-a-state-dict":
+        if writer == "torch":
+            torch.save([1, 2, 3], path)
+        else:
+            with zipfile.ZipFile(path, "w") as z:
+                z.writestr("archive/data.pkl", pickle.dumps([1, 2, 3]))
+    elif case == "malicious-pickle":
+        path.write_bytes(pickle.dumps({"conv1.weight": _Evil()}))
+    elif case == "malicious-pickle-zip":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", pickle.dumps({"conv1.weight": _Evil()}))
+    elif case == "truncated-safetensors":
+        path = tmp_path / "ckpt.safetensors"
+        if writer == "torch":
+            save_safetensors(sd, path)
+        else:
+            header, blobs, at = {}, [], 0
+            for k, v in sd.items():
+                header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [at, at + v.nbytes]}
+                blobs.append(v.tobytes())
+                at += v.nbytes
+            write_safetensors(path, header, b"".join(blobs))
+        path.write_bytes(path.read_bytes()[:100_000])
+    else:
+        save(sd, path)
+        if case == "truncated":
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return target, path
+
+
+@pytest.mark.parametrize("writer", ["torch", "numpy"])
 @pytest.mark.parametrize(
     ("case", "expect"),
     [
@@ -83,44 +160,23 @@ def r18_state() -> dict:
         ("truncated", "could not be read"),
         ("not-a-state-dict", "not a state dict"),
         ("malicious-pickle", "could not be read"),
+        ("malicious-pickle-zip", "could not be read"),
         ("truncated-safetensors", "truncated"),
     ],
 )
-def test_wrong_checkpoints_are_refused_cleanly(tmp_path, models_dir, r18_state, case: str, expect: str,
-                                               capsys) -> None:
-    sd = dict(r18_state)
-    target, path = "resnet18", tmp_path / "ckpt.pth"
-    if case == "wrong-architecture":
-        target = "vgg11"
-    elif case == "missing-key":
-        del sd["layer4.1.bn2.running_var"]
-    elif case == "wrong-shape":
-        sd["fc.weight"] = torch.zeros(10, 512)
-    elif case == "extra-key":
-        sd["extra.weight"] = torch.zeros(3)
-    if case == "not-a-state-dict":
-        torch.save([1, 2, 3], path)
-    elif case == "malicious-pickle":
-        import os
-        import pickle
-
-        class Evil:
-            def __reduce__(self):
-                return (os.system, ("echo pwned",))
-
-        path.write_bytes(pickle.dumps({"conv1.weight": Evil()}))
-    elif case == "truncated-safetensors":
-        path = tmp_path / "ckpt.safetensors"
-        save_safetensors(sd, path)
-        path.write_bytes(path.read_bytes()[:100_000])
-    else:
-        torch.save(sd, path)
-        if case == "truncated":
-            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+def test_wrong_checkpoints_are_refused_cleanly(tmp_path, models_dir, monkeypatch, case: str, expect: str,
+                                               writer: str, capsys) -> None:
+    """``numpy``: the checkpoint written without PyTorch and imported with PyTorch unimportable (the
+    Docker image's reader), so these cases run where torch is not installed; ``torch``: torch.save."""
+    if writer == "torch" and torch is None:
+        pytest.skip("needs PyTorch")
+    target, path = _write_wrong(case, tmp_path, writer)
+    if writer == "numpy":
+        monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
     before = _before(models_dir)
     assert main(["import", target, str(path), "--models-dir", str(models_dir)]) == 1
     err = capsys.readouterr().err
-    assert expect in err, err
+    assert expect in err and "pwned" not in err and "Traceback" not in err, err
     assert _before(models_dir) == before  # nothing half-written, no staging folder left
 
 
