@@ -70,7 +70,31 @@ class Graph:
         last = self.producer.get(final_output)
         self.logits = last.input[0] if last is not None and last.op_type == "Softmax" else final_output
         self._paths: dict[str, list[onnx.NodeProto]] = {}
+        self._live: dict[str, set[str]] = {}
         self._random: dict[int, dict[str, np.ndarray]] = {}
+        # each node's attributes and window, read once: parsing them on every pass cost LeNet-5's
+        # Grad-CAM about as much as its onnxruntime run
+        self._attrs: dict[int, dict[str, Any]] = {}
+        self._windows: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, int], tuple[int, ...]]] = {}
+
+    def attrs(self, n: onnx.NodeProto) -> dict[str, Any]:
+        a = self._attrs.get(id(n))
+        if a is None:
+            a = self._attrs[id(n)] = _attrs(n)
+        return a
+
+    def window(self, n: onnx.NodeProto, k: Iterable[int]) -> tuple[tuple[int, int], tuple[int, ...]]:
+        key = (id(n), tuple(int(d) for d in k))
+        w = self._windows.get(key)
+        if w is None:
+            w = self._windows[key] = _window(n, self.attrs(n), key[1])
+        return w
+
+    def live(self, target: str) -> set[str]:
+        """``target`` and every tensor its path to the logits writes."""
+        if target not in self._live:
+            self._live[target] = {target} | {o for n in self.path(target) for o in n.output}
+        return self._live[target]
 
     # -- weights ------------------------------------------------------------------------------
     def array(self, name: str) -> np.ndarray:
@@ -207,7 +231,7 @@ class Pass:
         return self.values[t]
 
     def _forward(self, n: onnx.NodeProto) -> list[np.ndarray]:
-        a = _attrs(n)
+        a = self.g.attrs(n)
         op = n.op_type
         x = self.value(n.input[0])
         if op in PASS:
@@ -217,10 +241,10 @@ class Pass:
         if op == "Conv":
             w = self.value(n.input[1])
             b = self.value(n.input[2]) if len(n.input) > 2 and n.input[2] else None
-            s, p = _window(n, a, w.shape[2:])
+            s, p = self.g.window(n, w.shape[2:])
             return [ops.conv2d(x, w, b, s, p, int(a.get("group", 1)))]
         if op == "MaxPool":
-            s, p = _window(n, a, a["kernel_shape"])
+            s, p = self.g.window(n, a["kernel_shape"])
             return [ops.maxpool(x, tuple(a["kernel_shape"]), s, p)]
         if op == "BatchNormalization":
             g, b, m, v = (self.value(i) for i in n.input[1:5])
@@ -257,7 +281,7 @@ class Pass:
         seed = np.zeros_like(z, dtype=np.float32)
         seed[:, cls] = 1
         grads: dict[str, np.ndarray] = {self.g.logits: seed}
-        live = {target} | {o for n in path for o in n.output}
+        live = self.g.live(target)
         for n in reversed(path):
             dy = grads.pop(n.output[0], None)
             if dy is None:
@@ -269,7 +293,7 @@ class Pass:
         return grads[target]
 
     def _backward(self, n: onnx.NodeProto, dy: np.ndarray, live: set[str]) -> list[tuple[str, np.ndarray]]:
-        a = _attrs(n)
+        a = self.g.attrs(n)
         op = n.op_type
         x_name = n.input[0]
         if op in PASS:
@@ -278,11 +302,11 @@ class Pass:
             return [(x_name, dy * (self.value(n.output[0]) > 0))]
         if op == "Conv":
             w = self.value(n.input[1])
-            s, p = _window(n, a, w.shape[2:])
+            s, p = self.g.window(n, w.shape[2:])
             shape = self.value(x_name).shape
             return [(x_name, ops.conv2d_grad_input(dy, w, shape, s, p, int(a.get("group", 1))))]
         if op == "MaxPool":
-            s, p = _window(n, a, a["kernel_shape"])
+            s, p = self.g.window(n, a["kernel_shape"])
             return [(x_name, ops.maxpool_grad_input(dy, self.value(x_name), tuple(a["kernel_shape"]), s, p))]
         if op == "BatchNormalization":
             scale = ops.bn_scale(self.value(n.input[1]), self.value(n.input[4]), a.get("epsilon", 1e-5))

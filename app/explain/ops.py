@@ -53,6 +53,9 @@ def conv2d_grad_input(dy: np.ndarray, w: np.ndarray, in_shape: tuple[int, ...], 
         dyg = dy[:, g * og:(g + 1) * og].transpose(1, 0, 2, 3).reshape(og, n * ho * wo)
         cols = (wg.T @ dyg).reshape(cin_g, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
         part = dxp[:, g * cin_g:(g + 1) * cin_g]
+        if ho == wo == 1:  # one output position (LeNet-5's C5): the window is the whole scatter
+            part[:, :, :kh, :kw] += cols[:, :, :, :, 0, 0]
+            continue
         for i in range(kh):
             for j in range(kw):
                 part[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] += cols[:, :, i, j]
