@@ -3,7 +3,8 @@ interleaved and repeated, reported as medians and ratios (the machines are share
 
 Sections: peak (a float32 GEMM), engine (onnxruntime vs PyTorch eager), activations (all
 layers vs logits only), payload (maps bytes and encode time), http (convscope vs a minimal
-FastAPI endpoint vs in-process), cold start and memory. Prints tables, writes JSON.
+FastAPI endpoint vs in-process), cold start and memory, explain (Grad-CAM vs predict, occlusion per
+position; app/explain/bench.py). Prints tables, writes JSON.
 """
 
 from __future__ import annotations
@@ -180,6 +181,10 @@ def main(models: list[str] | None = None, quick: bool = False, out: Path | None 
             rows.append(engine(m, work, reps))
             rows[-1]["peak_fraction"] = round(rows[-1]["gflops"] / result["peak_gflops"], 3)
         result["engine"] = rows
+        from app.explain import bench as explain_bench
+
+        print("explain: Grad-CAM and occlusion cost ...", flush=True)
+        result["explain"] = explain_bench.section(models, work, reps, interleaved)
         if http:
             from app import bench_http
 
@@ -220,6 +225,11 @@ def report(r: dict[str, Any]) -> None:
         print(_table(r["http"], [("what", "what"), ("concurrency", "c"), ("rps", "req/s"), ("p50_ms", "p50"),
                                  ("p99_ms", "p99"), ("ratio_rps", "rps vs minimal"),
                                  ("ratio_p50", "p50 vs minimal")]))
+    if "explain" in r:
+        from app.explain.bench import COLUMNS
+
+        print("\n== explain (batch 1 medians; Grad-CAM = one run + the NumPy backward pass; occlusion batched)")
+        print(_table(r["explain"], COLUMNS))
     if "ray" in r:
         print("\n== ray serve vs uvicorn (VGG16-3 /predict, no maps)")
         print(_table(r["ray"], [("what", "what"), ("concurrency", "c"), ("rps", "req/s"), ("p50_ms", "p50"),

@@ -293,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
                     help="give up after this long in all (default: a minute plus the file at 512 KiB/s)")
     sp = add("bench", cmd_bench, "measure speed side by side with baselines; prints tables, writes JSON")
-    sp.add_argument("--models", nargs="*", help="models for the engine section (default: all; --quick: 4)")
+    sp.add_argument("--models", nargs="*", help="models for the engine and explain sections (default: all; --quick: 4)")
     sp.add_argument("--quick", action="store_true", help="4 models, fewer repetitions, shorter loads")
     sp.add_argument("--no-http", action="store_true", help="skip the server, cold-start and memory sections")
     sp.add_argument("--ray", action="store_true", help="add VGG16-3 through Ray Serve (1 and 2 replicas) vs uvicorn")

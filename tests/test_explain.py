@@ -235,3 +235,16 @@ def test_spearman_and_upsample() -> None:
     ref = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=(224, 224), mode="bilinear",
                                           align_corners=False)[0, 0].numpy()
     assert np.abs(upsample(m, 224, 224) - ref).max() < 1e-5
+
+
+def test_bench_section_measures_gradcam_and_occlusion(models_dir: Path) -> None:
+    from app.bench import interleaved
+    from app.explain.bench import section
+
+    (row,) = section(["lenet5"], models_dir, 2, interleaved)
+    assert row["layer"] == "S4"
+    for key in ("predict_ms", "logits_ms", "gradcam_ms", "explain_full_ms", "occlusion_ms_per_position"):
+        assert row[key] > 0, key
+    assert row["gradcam_vs_predict"] == pytest.approx(row["gradcam_ms"] / row["predict_ms"], rel=0.01)
+    assert (row["occlusion_default"], row["occlusion_positions"]) == ("8/4", 49)  # LeNet's 32: 7×7 positions
+    assert row["occlusion_default_ms"] == pytest.approx(49 * row["occlusion_ms_per_position"], rel=0.01)
