@@ -248,3 +248,22 @@ def test_bench_section_measures_gradcam_and_occlusion(models_dir: Path) -> None:
     assert row["gradcam_vs_predict"] == pytest.approx(row["gradcam_ms"] / row["predict_ms"], rel=0.01)
     assert (row["occlusion_default"], row["occlusion_positions"]) == ("8/4", 49)  # LeNet's 32: 7×7 positions
     assert row["occlusion_default_ms"] == pytest.approx(49 * row["occlusion_ms_per_position"], rel=0.01)
+
+
+def test_the_sanity_head_is_not_the_untrained_files_own(tmp_path: Path) -> None:
+    """Untrained built-ins are He-uniform from (0, crc32 of the name): the re-drawn head must come from
+    another stream, or the sanity check compares a map with itself (it did: correlation 1.0)."""
+    from app import nets
+    from app.explain.graph import Graph
+    from app.registry import write_model
+    from app.weights import HeWeights
+
+    net = nets.get("lenet5")
+    path = write_model(net, HeWeights(net, 0), tmp_path, "untrained")
+    graph = Graph(path, "prob")
+    drawn = graph.randomised("S4")
+    assert len(drawn) == 3  # C5, F6 and the output layer
+    for name, w in drawn.items():
+        own = graph.array(name)
+        assert w.shape == own.shape and np.abs(w).max() > 0
+        assert abs(np.corrcoef(w.ravel(), own.ravel())[0, 1]) < 0.05, name
