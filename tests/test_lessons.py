@@ -84,6 +84,8 @@ def test_the_issues_examples() -> None:
     assert "params = 7·7·512·4096 + 4096 = 102,764,544" in per_layer[names.index("fc6")]["formulas"]
     p = model["params_by_kind"]
     assert 0.89 < p["fc"] / sum(p.values()) < 0.90  # "89% of its parameters in fc6-fc8"
+    share = f"{100 * 102_764_544 / sum(p.values()):.1f}"  # fc6 alone: where most of the 138M live
+    assert f"The layer with the most parameters is fc6: 102,764,544, {share}% of all." in model["text"]
     m = model["macs_by_kind"]
     assert m["conv"] / sum(m.values()) > 0.99
     c1 = lessons("lenet5", "en")[0][0]["formulas"]

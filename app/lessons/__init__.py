@@ -55,6 +55,10 @@ def _model_text(net: nets.Net, layers: list, params: dict[str, int], macs: dict[
               "in the convolutions; {mconv}% of the {tm} MACs are in the convolutions and {mfc}% in the fully "
               "connected layers.").format(pfc=_pct(params["fc"], tp), tp=num(tp), pconv=_pct(params["conv"], tp),
                                           mconv=_pct(macs["conv"], tm), tm=num(tm), mfc=_pct(macs["fc"], tm))]
+    heavy = max(layers, key=lambda layer: layer.params or 0)
+    if heavy.params:
+        text.append(_("The layer with the most parameters is {name}: {p}, {pct}% of all.").format(
+            name=heavy.name, p=num(heavy.params), pct=_pct(heavy.params, tp)))
     big = max(range(len(layers)), key=lambda i: sizes[i])
     text.append(_("Memory: one image's activations (every layer's output, float32) take {b} bytes; the largest is "
                   "{name}'s output, {lb} bytes.").format(b=num(sum(sizes) * BYTES_PER_VALUE), name=layers[big].name,
