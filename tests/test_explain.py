@@ -245,9 +245,10 @@ def test_bench_section_measures_gradcam_and_occlusion(models_dir: Path) -> None:
     assert row["layer"] == "S4"
     for key in ("predict_ms", "logits_ms", "gradcam_ms", "explain_full_ms", "occlusion_ms_per_position"):
         assert row[key] > 0, key
-    assert row["gradcam_vs_predict"] == pytest.approx(row["gradcam_ms"] / row["predict_ms"], rel=0.01)
+    # the row's ms are rounded to 1 us, LeNet's take ~0.1 ms: the ratios agree to that rounding
+    assert row["gradcam_vs_predict"] == pytest.approx(row["gradcam_ms"] / row["predict_ms"], rel=0.03)
     assert (row["occlusion_default"], row["occlusion_positions"]) == ("8/4", 49)  # LeNet's 32: 7×7 positions
-    assert row["occlusion_default_ms"] == pytest.approx(49 * row["occlusion_ms_per_position"], rel=0.01)
+    assert row["occlusion_default_ms"] == pytest.approx(49 * row["occlusion_ms_per_position"], abs=49 * 0.0005 + 0.05)
 
 
 def test_the_sanity_head_is_not_the_untrained_files_own(tmp_path: Path) -> None:
