@@ -1,7 +1,7 @@
 // The drawing pad: pointer strokes -> debounced POST /predict (lenet5) -> bars, input, every layer's maps.
 import { t } from "./i18n.js";
 import { el } from "./lib.js";
-import { paintMaps, postJSON, statsText } from "./maps.js";
+import { mapSide, paintMaps, postJSON, statsText } from "./maps.js";
 import { kernelsView } from "./kernels.js";
 import { createUnits } from "./unit.js";
 
@@ -123,7 +123,14 @@ async function predict() {
   }
 }
 
+// sizes proportional to the real maps (the largest map of the answer sets the scale); optional one scale per layer
+const DIGITS = [..."0123456789"];
+const sharedBox = document.getElementById("shared-scale");
+let lastRes = null;
+sharedBox.addEventListener("change", () => { if (lastRes) show(lastRes); });
+
 function show(res) {
+  lastRes = res;
   const top = res.top_k[0];
   prediction.textContent = top.label;
   seen.src = res.input.image;
@@ -135,14 +142,15 @@ function show(res) {
     document.getElementById(`pct-${d}`).textContent = `${(p * 100).toFixed(1)}%`;
   });
   const frag = document.createDocumentFragment();
+  const largest = Math.max(1, ...res.layers.map((l) => (l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 0)));
   for (const l of res.layers) {
     const sec = el("section", { class: "layer", dataset: { layer: l.name } },
       el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))), el("p", { class: "stats" }, statsText(l)));
     const grid = document.createElement("div");
     grid.className = "grid";
-    const m = l.maps;
-    const scale = m.height === 1 ? Math.max(2, Math.floor(600 / m.width)) : Math.max(2, Math.floor(84 / m.height));
-    paintMaps(grid, m, { scale, label: t("map"), decorate: units.decorate(l.name, m) });
+    const real = l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 1;
+    paintMaps(grid, l.maps, { label: t("map"), side: mapSide(real, largest), range: sharedBox.checked ? [l.min, l.max] : null,
+      labels: l.shape.length === 1 && l.shape[0] === 10 ? DIGITS : null, decorate: units.decorate(l.name, l.maps) });
     sec.append(grid);
     frag.append(sec);
   }

@@ -35,46 +35,86 @@ function tooltip() {
   return tip;
 }
 
+// Vectors (fully connected layers) are wrapped into a near-square grid of readable cells.
+export function vectorGrid(n) {
+  const cols = n <= 20 ? n : Math.ceil(Math.sqrt(n));
+  return { cols, rows: Math.ceil(n / cols), cell: Math.max(4, Math.min(28, Math.floor(256 / cols))) };
+}
+
+// The side, in CSS pixels, to draw a map of `real` pixels so that sizes stay proportional to the real
+// ones across a network (largest map of the network -> about 120 px), never below 16 px.
+export function mapSide(real, largest) {
+  const k = Math.min(4, 120 / Math.max(1, largest));
+  return Math.max(16, Math.round(real * k));
+}
+
 // Paint channels [0, maps.channels) of one layer into `grid`, one canvas per channel.
-export function paintMaps(grid, maps, { scale = 3, label = t("ch"), decorate = null } = {}) {
+// side: CSS pixels for the map's largest side (default: `scale` pixels per cell);
+// range: [min, max] for one colour scale across the layer (default: each channel its own min..max);
+// labels: names of a vector's units (e.g. the digits), shown under its cells.
+// decorate: cell selection (static/js/unit.js), called with each canvas and its geometry (cols: a vector's
+// units per row of its wrapped grid).
+export function paintMaps(grid, maps, { scale = 3, label = t("ch"), side = null, range = null, labels = null, decorate = null } = {}) {
   const bytes = decode(maps);
   const { height: h, width: w } = maps;
   const per = h * w;
-  const px = Math.max(1, Math.round(scale));
+  const vec = h === 1 ? vectorGrid(w) : null;
+  const gw = vec ? vec.cols : w, gh = vec ? vec.rows : h;
+  const px = vec ? vec.cell : side ? side / Math.max(h, w) : Math.max(1, Math.round(scale));
   for (let c = 0; c < maps.channels; c++) {
     const cv = document.createElement("canvas");
-    cv.width = w;
-    cv.height = h;
-    cv.className = "map";
-    cv.style.width = `${w * px}px`;
-    cv.style.height = `${h * px}px`;
+    cv.width = gw;
+    cv.height = gh;
+    cv.className = vec ? "map vector" : "map";
+    cv.style.width = `${Math.round(gw * px)}px`;
+    cv.style.height = `${Math.round(gh * px)}px`;
     const ctx = cv.getContext("2d");
-    const img = ctx.createImageData(w, h);
+    const img = ctx.createImageData(gw, gh);
+    const ch = maps.offset + c, lo = maps.min[c], hi = maps.max[c];
+    const value = (i) => lo + (bytes[c * per + i] / 255) * (hi - lo);
     for (let i = 0; i < per; i++) {
-      const v = bytes[c * per + i];
+      let v = bytes[c * per + i];
+      if (range && range[1] > range[0]) v = Math.max(0, Math.min(255, Math.round(((value(i) - range[0]) / (range[1] - range[0])) * 255)));
       img.data[i * 4] = LUT[v * 3];
       img.data[i * 4 + 1] = LUT[v * 3 + 1];
       img.data[i * 4 + 2] = LUT[v * 3 + 2];
       img.data[i * 4 + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
-    const ch = maps.offset + c, lo = maps.min[c], hi = maps.max[c];
     cv.dataset.channel = ch;
     cv.addEventListener("mousemove", (e) => {
       const r = cv.getBoundingClientRect();
-      const x = Math.min(w - 1, Math.floor(((e.clientX - r.left) / r.width) * w));
-      const y = Math.min(h - 1, Math.floor(((e.clientY - r.top) / r.height) * h));
-      const v = lo + (bytes[c * per + y * w + x] / 255) * (hi - lo);
+      const x = Math.min(gw - 1, Math.floor(((e.clientX - r.left) / r.width) * gw));
+      const y = Math.min(gh - 1, Math.floor(((e.clientY - r.top) / r.height) * gh));
+      const i = vec ? y * gw + x : y * w + x;
+      if (i >= per) { tooltip().hidden = true; return; }
+      const v = value(i);
       const box = tooltip();
-      box.textContent = h === 1 ? t("unit {x}: {v}", { x, v: fmt(v) }) : `${label} ${ch} (${x}, ${y}): ${fmt(v)}`;
+      const unit = labels && labels[i] != null ? `${i} (${labels[i]})` : i;
+      box.textContent = vec ? t("unit {x}: {v}", { x: unit, v: fmt(v) }) : `${label} ${ch} (${x}, ${y}): ${fmt(v)}`;
       box.style.left = `${e.pageX + 12}px`;
       box.style.top = `${e.pageY + 12}px`;
       box.hidden = false;
     });
     cv.addEventListener("mouseleave", () => { tooltip().hidden = true; });
     // cell selection (static/js/unit.js): the byte of cell (y, x) decoded back into its value
-    decorate?.(cv, { channel: ch, h, w, valueAt: (y, x) => lo + (bytes[c * per + y * w + x] / 255) * (hi - lo) });
-    grid.append(cv);
+    decorate?.(cv, { channel: ch, h, w, cols: gw, valueAt: (y, x) => value(y * w + x) });
+    if (vec && labels && w <= 20) {
+      const names = document.createElement("div");
+      names.className = "vec-labels";
+      for (let i = 0; i < w; i++) {
+        const s = document.createElement("span");
+        s.textContent = labels[i] ?? i;
+        s.style.width = `${px}px`;
+        names.append(s);
+      }
+      const fig = document.createElement("div");
+      fig.className = "vec";
+      fig.append(cv, names);
+      grid.append(fig);
+    } else {
+      grid.append(cv);
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // The layer explorer: network diagram, image upload / samples -> top-5 and lazily painted maps per layer.
 import { t } from "./i18n.js";
 import { el } from "./lib.js";
-import { paintMaps, postJSON, statsText } from "./maps.js";
+import { mapSide, paintMaps, postJSON, statsText } from "./maps.js";
 import "./predict.js";
 import "./lrn.js";
 import { kernelsView } from "./kernels.js";
@@ -110,7 +110,9 @@ async function run(dataURL) {
   }
 }
 
+let lastRes = null;
 function show(res, t0) {
+  lastRes = res;
   document.getElementById("seen").src = res.input.image;
   const ol = document.getElementById("topk");
   ol.replaceChildren(...res.top_k.map((t) => el("li", {},
@@ -135,15 +137,21 @@ function show(res, t0) {
   layersEl.replaceChildren(frag);
 }
 
-function scaleFor(m) {
-  if (m.height === 1) return Math.max(1, Math.floor(720 / m.width));
-  return Math.max(1, Math.floor(96 / m.height));
+// Maps are drawn at sizes proportional to their real height and width across the whole network.
+const largest = Math.max(1, ...model.layers.map((l) => (l.output_shape && l.output_shape.length === 3 ? Math.max(l.output_shape[1], l.output_shape[2]) : 0)));
+const sharedBox = document.getElementById("shared-scale");
+const DIGITS = [..."0123456789"];
+
+function paintOpts(l) {
+  const real = l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 1;
+  return { side: mapSide(real, largest), range: sharedBox && sharedBox.checked ? [l.min, l.max] : null,
+    labels: model.labels === "mnist" && l.shape.length === 1 && l.shape[0] === 10 ? DIGITS : null };
 }
 
 function paintSection(sec) {
   const l = sec._layer;
   const grid = sec.querySelector(".grid");
-  paintMaps(grid, l.maps, { scale: scaleFor(l.maps), decorate: units.decorate(l.name, l.maps) });
+  paintMaps(grid, l.maps, { ...paintOpts(l), decorate: units.decorate(l.name, l.maps) });
   addMore(sec, l.maps.offset + l.maps.channels, l.maps.total_channels);
 }
 
@@ -161,7 +169,8 @@ function addMore(sec, next, total) {
         image, top_k: 1, activations: "maps", layers: [sec.dataset.layer], map_offset: next, map_channels: 64, map_size: 56,
       });
       const l = res.layers.find((x) => x.name === sec.dataset.layer);
-      paintMaps(sec.querySelector(".grid"), l.maps, { scale: scaleFor(l.maps), decorate: units.decorate(l.name, l.maps) });
+      paintMaps(sec.querySelector(".grid"), l.maps,
+        { ...paintOpts({ ...l, min: sec._layer.min, max: sec._layer.max }), decorate: units.decorate(l.name, l.maps) });
       addMore(sec, next + l.maps.channels, total);
     } catch (err) {
       b.textContent = err.message;
@@ -184,6 +193,7 @@ drop.addEventListener("drop", async (e) => {
 for (const b of document.querySelectorAll(".sample")) {
   b.addEventListener("click", async () => run(await urlToDataURL(b.dataset.src)));
 }
+sharedBox?.addEventListener("change", () => { if (lastRes) show(lastRes, performance.now()); });
 window.convscopeRun = run; // for tests and the console
 diagram();
 kernelsView(document.getElementById("kernels"), model);

@@ -36,8 +36,12 @@ export function createUnits({ modelName }) {
   let seen = null; // data URL of the input image the network saw
   let busy = false, again = null; // a request in flight; what to load once it ends
 
-  function place(cv, h, w, cy, cx) {
+  function place(cv, h, w, cy, cx, cols = w) {
     const r = cv.getBoundingClientRect();
+    if (h === 1 && cols < w) { // a vector drawn as a wrapped grid: unit cx sits at row cx / cols
+      h = Math.ceil(w / cols);
+      [cy, cx, w] = [Math.floor(cx / cols), cx % cols, cols];
+    }
     const cw = r.width / w, ch = r.height / h;
     cursor.style.left = `${r.left + window.scrollX + cx * cw - 1}px`;
     cursor.style.top = `${r.top + window.scrollY + cy * ch - 1}px`;
@@ -50,7 +54,8 @@ export function createUnits({ modelName }) {
 
   // paintMaps hook: makes one map canvas selectable by mouse and keyboard
   function decorate(layerName, maps) {
-    return (cv, { channel, h, w, valueAt }) => {
+    return (cv, { channel, h, w, valueAt, cols = w }) => {
+      const wrapped = h === 1 && cols < w; // a vector in rows of `cols` units (maps.js)
       let cy = 0, cx = 0;
       cv.tabIndex = 0;
       cv.dataset.layer = layerName;
@@ -61,10 +66,16 @@ export function createUnits({ modelName }) {
         readout.textContent = h === 1 ? t("{layer} unit {x}: {v}", { layer: layerName, x: cx, v: fmt(v) })
           : t("{layer} ch {c} (y {y}, x {x}): {v}", { layer: layerName, c: channel, y: cy, x: cx, v: fmt(v) });
         readout.hidden = false;
-        place(cv, h, w, cy, cx);
+        place(cv, h, w, cy, cx, cols);
       };
       const cell = (e) => {
         const r = cv.getBoundingClientRect();
+        if (wrapped) {
+          const rows = Math.ceil(w / cols);
+          const gy = Math.min(rows - 1, Math.floor(((e.clientY - r.top) / r.height) * rows));
+          const gx = Math.min(cols - 1, Math.floor(((e.clientX - r.left) / r.width) * cols));
+          return [0, Math.min(w - 1, gy * cols + gx)];
+        }
         return [Math.min(h - 1, Math.floor(((e.clientY - r.top) / r.height) * h)),
           Math.min(w - 1, Math.floor(((e.clientX - r.left) / r.width) * w))];
       };
@@ -83,7 +94,7 @@ export function createUnits({ modelName }) {
         const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
         if (moves[e.key]) {
           cy = Math.max(0, Math.min(h - 1, cy + moves[e.key][0]));
-          cx = Math.max(0, Math.min(w - 1, cx + moves[e.key][1]));
+          cx = Math.max(0, Math.min(w - 1, cx + moves[e.key][1] + (wrapped ? moves[e.key][0] * cols : 0)));
           say();
           e.preventDefault();
         } else if (e.key === "Enter" || e.key === " ") {

@@ -31,8 +31,10 @@ def run_draw(page) -> None:
 
 def run_sample(page) -> None:
     page.click(".sample >> nth=0")
-    page.wait_for_function("() => document.querySelectorAll('#layers canvas.map').length > 0", timeout=90000)
-    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")  # lazily painted sections
+    page.wait_for_function("() => document.querySelectorAll('#layers section.layer').length > 0", timeout=90000)
+    page.evaluate("() => document.getElementById('layers').scrollIntoView()")  # sections are painted lazily
+    page.wait_for_function("() => document.querySelectorAll('#layers canvas.map').length > 0", timeout=30000)
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
     page.wait_for_timeout(400)
     page.evaluate("() => window.scrollTo(0, 0)")
 
