@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.i18n import error_message
 
@@ -42,6 +44,17 @@ ERROR_SCHEMA = {
 }
 
 
+API_PREFIXES = ("/api/", "/predict", "/metrics", "/healthz", "/readyz", "/openapi.json", "/static/")
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (not an API path, and HTML accepted before JSON)."""
+    path = request.url.path
+    if path.startswith(API_PREFIXES) or request.method not in ("GET", "HEAD"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for e in exc.errors()[:5]:
@@ -62,7 +75,11 @@ def install(app: FastAPI) -> None:
                             422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and wants_html(request):  # a person's browser gets a page, API clients JSON
+            from app.routes.pages import not_found_page
+
+            return not_found_page(request, request.app.state.service)
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         msg = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and msg == "Not Found":
@@ -73,10 +90,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.status_code, code, error_message(code, msg)), exc.status_code,
                             headers=headers or None)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        # the client closed the connection before its body arrived: nobody to answer, nothing to debug
+        logging.getLogger("convscope").warning("client disconnected mid-request: %s %s", request.method,
+                                               request.url.path[:200])
+        return Response(status_code=400)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        import logging
-
         logging.getLogger("convscope").exception("unexpected error")
         return JSONResponse(error_body(500, "internal", error_message(
             "internal", "internal error; the server logged the details")), 500)

@@ -7,6 +7,7 @@ the start-up scan found in the models directory.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -522,6 +523,9 @@ class Registry:
         if key not in self.sources and signature(self.settings.models_dir) != self._dir_sig:
             self.refresh()
         src = self.sources.get(key)
+        if src is None:  # names are case-insensitive: VGG16-3 is vgg16-3
+            folded = nets.canonical(name.lower())
+            src = next((s for k, s in self.sources.items() if k.lower() == folded), None)
         if src is None:
             raise not_found(f"no model named {name[:100]!r}; GET /api/models lists the {len(self.sources)} "
                             f"models available")
@@ -541,6 +545,11 @@ class Registry:
 
     def info(self, name: str) -> ModelInfo:
         return self.get(name).info
+
+    def closest(self, name: str, n: int = 3) -> list[str]:
+        """The model names nearest to a mistyped one (for the 404 page), best first."""
+        names = list(self.sources)
+        return difflib.get_close_matches(name.lower()[:100], names, n=n, cutoff=0.4)
 
     def loaded(self) -> list[str]:
         return list(self._sessions)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from app import i18n, lessons, providers
 from app.errors import AppError, bad_input
@@ -71,7 +72,7 @@ async def _parse(request: Request, service: Service, model: str | None,
     if ctype == "multipart/form-data":
         try:
             form = await request.form(max_files=1, max_fields=len(known) + 4, max_part_size=1024 * 1024)
-        except (AppError, BodyTooLarge):  # BodyTooLarge becomes a 413 in app.limits.BodyLimit
+        except (AppError, BodyTooLarge, ClientDisconnect):  # BodyTooLarge: a 413 in app.limits.BodyLimit
             raise
         except Exception as exc:
             raise bad_input(f"the multipart body could not be read: {exc}", 400, "bad_multipart") from exc

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from app import i18n, lessons, nets, providers
 from app.analysis import analyse, totals
 from app.config import TEMPLATES_DIR
+from app.errors import AppError
 from app.i18n import N_
 from app.lessons.lrn import lrn_stages
 from app.nets import vgg
@@ -86,9 +88,25 @@ def draw(request: Request, service: ServiceDep) -> Any:
                                                              "weights_commands": weights_commands(info.name)})
 
 
+def not_found_page(request: Request, service: Any, name: str | None = None) -> HTMLResponse:
+    """The HTML 404: what was asked for and, for a model name, the closest names there are."""
+    closest = service.registry.closest(name) if name else []
+    return templates.TemplateResponse(request, "404.html", {
+        "page": "404", "name": (name or "")[:100], "path": request.url.path[:200], "closest": closest,
+        "models": sorted(service.registry.sources)}, status_code=404)
+
+
 @router.get("/models/{name}", response_class=HTMLResponse)
 def explorer(name: str, request: Request, service: ServiceDep) -> Any:
-    info = service.registry.info(name)
+    try:
+        info = service.registry.info(name)
+    except AppError as e:
+        if e.status != 404:
+            raise
+        return not_found_page(request, service, name)
+    if info.name != name:  # another case or an alias: one address per model
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/models/{quote(info.name)}{query}", status_code=301)
     detail = lessons.attach(info.detail(), i18n.current.get())
     return templates.TemplateResponse(request, "model.html", {
         "model": detail, "page": "model", "samples": SAMPLES, "weights_commands": weights_commands(info.name),

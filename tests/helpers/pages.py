@@ -55,4 +55,5 @@ PAGES: dict[str, Action] = {
     "/models/resnet50": run_sample,
     "/models/tiny": run_sample,  # a foreign file (the session server's)
     "/docs": None,
+    "/models/vgg17": None,  # the HTML 404 page
 }
