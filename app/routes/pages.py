@@ -53,11 +53,13 @@ templates.env.add_extension("jinja2.ext.i18n")
 templates.env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace collapsed, as extracted
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     gettext=lambda m: i18n._(m), ngettext=lambda s, p, n: i18n._(s if n == 1 else p), newstyle=True)
+BRANCHES = {"main": N_("main"), "shortcut": N_("shortcut"), "post": N_("after the add")}  # a block's parts
 WEIGHTS = {"trained": N_("trained"), "imported": N_("imported"), "file": N_("file"), "untrained": N_("untrained")}
 templates.env.globals.update(current_lang=lambda: i18n.current.get(),
                              js_messages=lambda: i18n.js_messages(i18n.current.get()),
                              weights_word=lambda w: i18n._(WEIGHTS[w]) if w in WEIGHTS else w,
-                             provider=providers.for_page)
+                             provider=providers.for_page,
+                             branch_word=lambda b: i18n._(BRANCHES[b]) if b in BRANCHES else "")
 templates.env.filters["lean"] = lessons.lean  # the page's JSON without what it already shows as HTML
 templates.env.filters["si"] = _fmt
 templates.env.filters["ops"] = _ops

@@ -193,6 +193,14 @@ drop.addEventListener("drop", async (e) => {
 for (const b of document.querySelectorAll(".sample")) {
   b.addEventListener("click", async () => run(await urlToDataURL(b.dataset.src)));
 }
+// a residual block's row opens into its parts (convolutions, BN, ReLU, the shortcut, the add)
+for (const b of document.querySelectorAll("#layer-table button.expand")) {
+  b.addEventListener("click", () => {
+    const open = b.getAttribute("aria-expanded") !== "true";
+    b.setAttribute("aria-expanded", String(open));
+    for (const id of b.getAttribute("aria-controls").split(" ").filter(Boolean)) document.getElementById(id).hidden = !open;
+  });
+}
 sharedBox?.addEventListener("change", () => { if (lastRes) show(lastRes, performance.now()); });
 window.convscopeRun = run; // for tests and the console
 diagram();

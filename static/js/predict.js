@@ -47,7 +47,7 @@ function working(row, layer, button) {
 }
 
 function build() {
-  [...table.tBodies[0].rows].forEach((row, i) => {
+  [...table.tBodies[0].rows].filter((r) => !r.classList.contains("part")).forEach((row, i) => {
     const layer = model.layers[i];
     if (!layer || row.querySelector(".predict-shape")) return;
     const name = layer.name;
