@@ -111,7 +111,8 @@ def explorer(name: str, request: Request, service: ServiceDep) -> Any:
         return RedirectResponse(f"/models/{quote(info.name)}{query}", status_code=301)
     detail = lessons.attach(info.detail(), i18n.current.get())
     return templates.TemplateResponse(request, "model.html", {
-        "model": detail, "page": "model", "samples": SAMPLES, "weights_commands": weights_commands(info.name),
+        "model": detail, "page": "model", "samples": DIGITS if info.input_kind == "digit" else SAMPLES,
+        "weights_commands": weights_commands(info.name),
         "model_description": lessons.describe(detail, i18n.current.get()),
         "lrn_layers": [s for s, _r, _o in lrn_stages(info.name)] if info.source == "builtin" else []})
 
@@ -166,3 +167,8 @@ SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples
     {"file": "rocket.jpg", "title": N_("rocket"), "subject": N_("DSCOVR launch"), "licence": N_("public domain"),
      "author": "SpaceX"},
 ]
+
+# a digit model is offered digits: the first of each class in MNIST's test split (scripts/mnist_samples.py)
+DIGITS: list[dict[str, str]] = [
+    {"file": f"mnist-{d}.png", "title": str(d), "subject": N_("MNIST test digit"), "licence": "CC BY-SA 3.0",
+     "author": "Yann LeCun, Corinna Cortes, Christopher Burges"} for d in range(10)]
