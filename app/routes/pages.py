@@ -171,4 +171,4 @@ SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples
 # a digit model is offered digits: the first of each class in MNIST's test split (scripts/mnist_samples.py)
 DIGITS: list[dict[str, str]] = [
     {"file": f"mnist-{d}.png", "title": str(d), "subject": N_("MNIST test digit"), "licence": "CC BY-SA 3.0",
-     "author": "Yann LeCun, Corinna Cortes, Christopher Burges"} for d in range(10)]
+     "author": "LeCun, Cortes, Burges"} for d in range(10)]

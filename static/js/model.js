@@ -106,8 +106,20 @@ async function run(dataURL) {
     document.dispatchEvent(new CustomEvent("convscope:ran", { detail: { image } })); // lrn.js
     document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: model.name, input: { image }, result: res } }));
   } catch (err) {
-    if (my === seq) statusEl.textContent = err.message;
+    if (my !== seq) return;
+    clearResults(); // an invalid upload leaves nothing of the previous image on screen
+    statusEl.textContent = err.message;
   }
+}
+
+function clearResults() {
+  lastRes = null;
+  image = null;
+  document.getElementById("seen").removeAttribute("src");
+  document.getElementById("topk").replaceChildren();
+  layersEl.replaceChildren();
+  document.getElementById("lrn-out")?.replaceChildren();
+  document.dispatchEvent(new CustomEvent("convscope:cleared"));
 }
 
 let lastRes = null;
@@ -180,7 +192,11 @@ function addMore(sec, next, total) {
 }
 
 const fileInput = document.getElementById("file");
-fileInput.addEventListener("change", async () => { if (fileInput.files[0]) run(await fileToDataURL(fileInput.files[0])); });
+document.getElementById("choose").addEventListener("click", () => fileInput.click()); // a visible, focusable control
+fileInput.addEventListener("change", async () => {
+  if (fileInput.files[0]) run(await fileToDataURL(fileInput.files[0]));
+  fileInput.value = ""; // the same file chosen again runs again
+});
 const drop = document.getElementById("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));

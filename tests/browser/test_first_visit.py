@@ -5,6 +5,7 @@ sure" on the pad, keyboard-only upload, a skip link, a live status, headings in 
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -44,3 +45,95 @@ def test_unknown_model_is_an_html_page_with_the_closest_names(server: str, page)
     r = page.goto(server + "/models/VGG16-3")
     assert r.status == 200 and page.url.endswith("/models/vgg16-3")
     assert len(page.console_errors) == 1 and "404" in page.console_errors[0]  # the page's own status, nothing else
+
+
+def _tab_to(page, selector: str, limit: int = 40) -> int:
+    """Press Tab until `selector` has the focus; the number of presses."""
+    for n in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return n
+    raise AssertionError(f"{selector} never took the focus in {limit} Tabs")
+
+
+def test_keyboard_only_upload_on_an_explorer(server: str, page) -> None:
+    page.goto(server + "/models/lenet5")
+    _tab_to(page, "#choose", 80)
+    assert page.locator("#choose").is_visible()
+    with page.expect_file_chooser() as fc:
+        page.keyboard.press("Enter")
+    fc.value.set_files(str(ROOT / "static" / "samples" / "mnist-3.png"))
+    page.wait_for_function("() => document.querySelectorAll('#topk li').length > 0", timeout=30000)
+    assert page.locator("#topk li .lab").first.text_content() == "3"
+    status = page.locator("#status")
+    assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
+    assert status.text_content()  # the live region says how the run went
+    assert page.console_errors == []
+
+
+def test_skip_link_passes_the_diagram(server: str, page) -> None:
+    page.goto(server + "/models/resnet50")
+    n = _tab_to(page, ".skip-link", 20)
+    assert page.locator(".skip-link").is_visible()  # shown when focused
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "layers-heading"
+    page.keyboard.press("Tab")  # the next stop is in the table, not one of the diagram's blocks
+    assert page.evaluate("() => !document.activeElement.closest('#diagram')")
+    assert n < 20
+
+
+def test_placeholders_then_an_invalid_upload_clears_the_maps(server: str, page, tmp_path) -> None:
+    for path in ("/models/lenet5", "/draw"):
+        page.goto(server + path)
+        assert page.locator("#seen").evaluate("i => getComputedStyle(i).visibility") == "hidden"
+        assert page.locator(".slot .placeholder").is_visible()
+        broken = page.eval_on_selector_all(
+            "img", "is => is.filter(i => i.getAttribute('src') && i.complete && !i.naturalWidth).length")
+        assert broken == 0
+    page.goto(server + "/models/lenet5")
+    page.click(".sample >> nth=3")
+    page.wait_for_function("() => document.querySelectorAll('#layers section.layer').length > 0", timeout=30000)
+    assert page.locator("#seen").evaluate("i => getComputedStyle(i).visibility") == "visible"
+    bad = tmp_path / "not-an-image.png"
+    bad.write_bytes(b"this is text, not a picture")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_function("() => document.querySelectorAll('#layers section.layer').length === 0", timeout=30000)
+    assert page.locator("#topk li").count() == 0
+    assert page.locator("#seen").get_attribute("src") is None and page.locator(".slot .placeholder").is_visible()
+    assert page.locator("#status").text_content()  # the error, alone
+
+
+def test_pad_says_not_sure_for_a_dot_and_reads_a_three(server: str, page) -> None:
+    from tests.helpers.pages import draw_digit
+
+    page.goto(server + "/draw")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a single dot
+    page.wait_for_function("() => !document.getElementById('unsure').hidden", timeout=30000)
+    assert page.locator("#prediction").text_content() == "not sure"
+    assert "ink" in page.locator("#unsure").text_content()
+    page.click("#clear")
+    draw_digit(page, 3)
+    page.wait_for_function("() => document.getElementById('prediction').textContent === '3'", timeout=30000)
+    assert page.locator("#unsure").is_hidden()
+    assert page.console_errors == []
+
+
+def test_headings_in_order_on_every_page(server: str, page) -> None:
+    from tests.helpers.pages import PAGES
+
+    levels = "() => [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => Number(h.tagName[1]))"
+    for path, action in PAGES.items():
+        if path == "/docs":  # Swagger UI's own markup (h1 then h3), not the app's pages
+            continue
+        page.goto(server + path)
+        page.wait_for_load_state("networkidle")
+        for when in ("before", "after"):
+            if when == "after":
+                if not action:
+                    break
+                action(page)
+            hs = page.evaluate(levels)
+            assert hs.count(1) == 1 and hs[0] == 1, (path, hs)
+            jumps = [(a, b) for a, b in pairwise(hs) if b > a + 1]
+            assert not jumps, (path, when, hs)

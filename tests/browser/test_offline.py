@@ -32,6 +32,9 @@ def test_no_request_leaves_the_server(server: str, browser, path: str) -> None:
     outside = [u for u in requests if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).netloc != here]
     assert outside == [], outside
     assert len(requests) >= 2  # the page and at least its stylesheet or script
+    if path == "/models/vgg17":  # the 404 page: the browser reports the document's own status, nothing else
+        assert len(errors) == 1 and "404" in errors[0], errors
+        errors = []
     assert failed == [] and errors == [], (failed, errors)
 
 
