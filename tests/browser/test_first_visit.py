@@ -137,3 +137,53 @@ def test_headings_in_order_on_every_page(server: str, page) -> None:
             assert hs.count(1) == 1 and hs[0] == 1, (path, hs)
             jumps = [(a, b) for a, b in pairwise(hs) if b > a + 1]
             assert not jumps, (path, when, hs)
+
+
+def test_a_wrapped_vector_is_read_by_keyboard_and_mouse_alike(server: str, page) -> None:
+    """Fully connected layers are wrapped grids (84 units of F6: rows of 10); the keyboard's cell walk
+    (static/js/unit.js) and the mouse's tooltip agree on which unit a cell is."""
+    from tests.helpers.pages import run_sample
+
+    page.goto(server + "/models/lenet5")
+    run_sample(page)
+    f6 = page.locator("section[data-layer='F6'] canvas.map").first
+    f6.scroll_into_view_if_needed()
+    assert f6.evaluate("c => [c.width, c.height]") == [10, 9]
+    f6.focus()
+    page.keyboard.press("ArrowDown")  # one row down: unit 10
+    page.keyboard.press("ArrowRight")
+    said = page.locator("#cell-readout").text_content()
+    assert said.startswith("F6 unit 11:"), said
+    box = f6.bounding_box()
+    page.mouse.move(box["x"] + 1.5 * box["width"] / 10, box["y"] + 1.5 * box["height"] / 9)
+    tip = page.locator(".tip").text_content()
+    assert tip.startswith("unit 11:") and tip.split(":")[1].strip() == said.split(":")[1].strip(), (tip, said)
+    assert page.console_errors == []
+
+
+# a text's font size as shown: its CSS size times the scale of its SVG (rendered width / viewBox width)
+SHOWN_SIZE = """ts => ts.map(t => { const s = t.ownerSVGElement, vb = s.viewBox.baseVal;
+    const k = vb && vb.width ? s.getBoundingClientRect().width / vb.width : 1;
+    return parseFloat(getComputedStyle(t).fontSize) * k; })"""
+
+
+def test_chart_and_diagram_labels_readable_and_apart(server: str, page) -> None:
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(server + "/compare")
+        page.wait_for_selector("#chart svg .ptl")
+        boxes = page.eval_on_selector_all("#chart svg .ptl", """ts => ts.map(t => {
+            const r = t.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+        assert len(boxes) >= 5
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (width, a, b)  # no overlap
+        ticks = page.eval_on_selector_all("#chart svg text.axis", "ts => ts.map(t => t.textContent)")
+        powers = [s for s in ticks if "(" not in s]  # the two axis titles aside
+        assert powers and all(s in ("1", "10", "100", "1k", "10k", "100k", "1M", "10M", "100M", "1G", "10G", "100G")
+                              for s in powers), powers  # one unit rule on both axes
+        sizes = page.eval_on_selector_all("#chart svg text", SHOWN_SIZE)
+        assert min(sizes) >= 11.99, sizes
+    page.goto(server + "/models/resnet50")
+    sizes = page.eval_on_selector_all("#diagram svg text", SHOWN_SIZE)
+    assert sizes and min(sizes) >= 11.99, sizes  # 12 px (float rounding of the SVG scale)
