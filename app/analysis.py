@@ -5,7 +5,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.nets.spec import BN, LRN, Conv, Flatten, GlobalAvgPool, Linear, MaxPool, Net, Op, ReLU, Stage
+from app.nets.spec import (
+    BN,
+    LRN,
+    RBF,
+    Conv,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    MaxPool,
+    Net,
+    Op,
+    PartialConv,
+    ReLU,
+    ScaledTanh,
+    Stage,
+    Subsample,
+)
 
 Shape = tuple[int, ...]  # (C, H, W) or (N,) -- never the batch
 
@@ -72,7 +88,9 @@ class LayerInfo:
 
 
 ONNX_OP = {Conv: "Conv", BN: "BatchNormalization", ReLU: "Relu", LRN: "LRN", MaxPool: "MaxPool",
-           GlobalAvgPool: "GlobalAveragePool", Flatten: "Flatten", Linear: "Gemm"}
+           GlobalAvgPool: "GlobalAveragePool", Flatten: "Flatten", Linear: "Gemm",
+           # the 1998 LeNet-5's kinds; their ONNX forms are small subgraphs (app.onnx_build)
+           ScaledTanh: "Tanh", Subsample: "Subsample", PartialConv: "PartialConv", RBF: "RBF"}
 
 
 def op_params(op: Op, shape: Shape) -> int:
@@ -82,7 +100,11 @@ def op_params(op: Op, shape: Shape) -> int:
         return 2 * shape[0]  # gamma, beta (running statistics are buffers, not parameters)
     if isinstance(op, Linear):
         return op.out * shape[0] + op.out
-    return 0
+    if isinstance(op, Subsample):
+        return 2 * shape[0]  # a coefficient and a bias per map
+    if isinstance(op, PartialConv):
+        return op.connections * op.k * op.k + op.out
+    return 0  # RBF codes are fixed, not trained
 
 
 def op_forward(op: Op, shape: Shape, rf: RF | None) -> tuple[Shape, int, RF | None]:
@@ -100,6 +122,21 @@ def op_forward(op: Op, shape: Shape, rf: RF | None) -> tuple[Shape, int, RF | No
         c, h, w = shape
         return (c, conv_out(h, op.k, op.s, op.p), conv_out(w, op.k, op.s, op.p)), 0, (
             rf.through(op.k, op.s, op.p) if rf else None)
+    if isinstance(op, Subsample):  # every input value is accumulated once (the coefficient: 1 per output)
+        c, h, w = shape
+        out = (c, conv_out(h, op.k, op.k, 0), conv_out(w, op.k, op.k, 0))
+        return out, out[0] * out[1] * out[2] * op.k * op.k, rf.through(op.k, op.k, 0) if rf else None
+    if isinstance(op, PartialConv):
+        c, h, w = shape
+        if len(op.table) != op.out or any(not 0 <= i < c for t in op.table for i in t):
+            raise ValueError(f"a connection table for {op.out} maps over {c} inputs has {len(op.table)} rows "
+                             "or an input out of range")
+        out = (op.out, conv_out(h, op.k, 1, 0), conv_out(w, op.k, 1, 0))
+        return out, out[1] * out[2] * op.connections * op.k * op.k, rf.through(op.k, 1, 0) if rf else None
+    if isinstance(op, RBF):
+        if len(shape) != 1 or any(len(c) != shape[0] for c in op.codes):
+            raise ValueError(f"RBF codes of length {len(op.codes[0])} do not fit an input of {shape}")
+        return (op.out,), shape[0] * op.out, None
     if isinstance(op, GlobalAvgPool):
         return (shape[0], 1, 1), 0, None
     if isinstance(op, Flatten):
@@ -124,7 +161,8 @@ def _chain(ops: tuple[Op, ...], shape: Shape, rf: RF | None) -> tuple[Shape, int
 
 
 PART_KIND = {Conv: "conv", BN: "bn", ReLU: "relu", LRN: "lrn", MaxPool: "pool", GlobalAvgPool: "gap",
-             Flatten: "flatten", Linear: "fc"}
+             Flatten: "flatten", Linear: "fc", ScaledTanh: "tanh", Subsample: "subsample",
+             PartialConv: "partialconv", RBF: "rbf"}
 
 
 def _rf_dict(rf: RF | None) -> dict[str, float] | None:
@@ -182,11 +220,26 @@ def block_parts(stage: Stage, shape: Shape, rf: RF | None) -> list[LayerInfo]:
     return parts
 
 
-def _window(stage: Stage) -> Conv | MaxPool | None:
+def _window(stage: Stage) -> tuple[int, int, int, int | None] | None:
+    """(kernel, stride, padding, groups) of the stage's first windowed op."""
     for op in stage.ops:
-        if isinstance(op, Conv | MaxPool):
-            return op
+        if isinstance(op, Conv):
+            return op.k, op.s, op.p, op.groups
+        if isinstance(op, MaxPool):
+            return op.k, op.s, op.p, None
+        if isinstance(op, Subsample):
+            return op.k, op.k, 0, None
+        if isinstance(op, PartialConv):
+            return op.k, 1, 0, None
     return None
+
+
+def _main_op(stage: Stage) -> str:
+    for op in stage.ops:  # the 1998 kinds name their stage
+        if isinstance(op, Subsample | PartialConv | RBF):
+            return ONNX_OP[type(op)]
+    return {"conv": "Conv", "pool": "MaxPool", "lrn": "LRN", "fc": "Gemm", "block": "Add",
+            "gap": "GlobalAveragePool"}[stage.kind]
 
 
 def stage_info(stage: Stage, shape: Shape, rf: RF | None) -> tuple[LayerInfo, RF | None]:
@@ -202,10 +255,8 @@ def stage_info(stage: Stage, shape: Shape, rf: RF | None) -> tuple[LayerInfo, RF
     if stage.shortcut is not None:
         names.append("Add")
     names += [ONNX_OP[type(o)] for o in stage.post]
-    main = {"conv": "Conv", "pool": "MaxPool", "lrn": "LRN", "fc": "Gemm", "block": "Add",
-            "gap": "GlobalAveragePool"}[stage.kind]
     info = LayerInfo(
-        name=stage.name, kind=stage.kind, op=main, ops=names, input_shape=list(shape),
+        name=stage.name, kind=stage.kind, op=_main_op(stage), ops=names, input_shape=list(shape),
         output_shape=list(out), params=params, macs=macs,
         receptive_field=None if out_rf is None else {"size": out_rf.size, "jump": out_rf.jump,
                                                      "start": out_rf.start},
@@ -216,11 +267,11 @@ def stage_info(stage: Stage, shape: Shape, rf: RF | None) -> tuple[LayerInfo, RF
         info.stride = [stride, stride]
         info.children = block_parts(stage, shape, rf)
     elif win is not None:
-        info.kernel, info.stride, info.padding = [win.k, win.k], [win.s, win.s], [win.p] * 4
-        info.groups = win.groups if isinstance(win, Conv) else None
-        info.arithmetic = [arithmetic(shape[1], win.k, win.s, win.p)]
+        k, s, p, groups = win
+        info.kernel, info.stride, info.padding, info.groups = [k, k], [s, s], [p] * 4, groups
+        info.arithmetic = [arithmetic(shape[1], k, s, p)]
         if shape[2] != shape[1]:
-            info.arithmetic.append(arithmetic(shape[2], win.k, win.s, win.p))
+            info.arithmetic.append(arithmetic(shape[2], k, s, p))
     return info, out_rf
 
 
@@ -244,4 +295,4 @@ def totals(layers: list[LayerInfo]) -> dict[str, int | None]:
     acts = [layer.activation_size for layer in layers]
     return {"params": total("params"), "macs": total("macs"),
             "activations": None if any(a is None for a in acts) else sum(acts),
-            "depth": sum(1 for layer in layers for o in layer.ops if o in ("Conv", "Gemm"))}
+            "depth": sum(1 for layer in layers for o in layer.ops if o in ("Conv", "Gemm", "PartialConv", "RBF"))}

@@ -149,18 +149,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+DIGIT_MODELS = ("lenet5", "lenet5-1998")  # trained here on MNIST
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.name != "lenet5":
-        print("only lenet5 is trained here (ImageNet models take `convscope import`)", file=sys.stderr)
-        return 2
     try:
-        from app.train import train_lenet5
+        from app.train import train_seeds
     except ImportError as exc:
         print(f"training needs the train extra: pip install -e '.[train]' ({exc})", file=sys.stderr)
         return 2
-    card = train_lenet5(_models_dir(args), epochs=args.epochs, seed=args.seed)
-    print(f"test accuracy {card['test_accuracy']:.2%} after {card['epochs']} epochs "
-          f"({card['train_seconds']:.0f} s); wrote lenet5.onnx sha256 {card['sha256'][:12]}...")
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    card = train_seeds(args.name, _models_dir(args), seeds, epochs=args.epochs)
+    runs = ", ".join(f"seed {r['seed']}: {r['test_accuracy']:.2%}" for r in card["runs"])
+    print(f"{args.name}: {runs}; mean {card['test_accuracy_mean']:.2%} +- {card['test_accuracy_std']:.2%}; "
+          f"wrote the best ({card['test_accuracy']:.2%}, {card['epochs']} epochs) as {args.name}.onnx "
+          f"sha256 {card['sha256'][:12]}...")
     return 0
 
 
@@ -170,12 +173,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from app import data
     from app.train import evaluate_session
 
-    if args.name != "lenet5":
-        print("eval is for lenet5 (MNIST's test set)", file=sys.stderr)
-        return 2
-    path = _models_dir(args) / "lenet5.onnx"
+    path = _models_dir(args) / f"{args.name}.onnx"
     if not path.exists():
-        print(f"{path} not found; run `convscope train lenet5`", file=sys.stderr)
+        print(f"{path} not found; run `convscope train {args.name}`", file=sys.stderr)
         return 2
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     acc, conf = evaluate_session(sess, data.load()["test"])
@@ -277,10 +277,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp = add("info", cmd_info, "print a model's layer table")
     sp.add_argument("name")
-    sp = add("train", cmd_train, "train LeNet-5 on MNIST (needs the train extra)")
-    sp.add_argument("name", choices=["lenet5"])
+    sp = add("train", cmd_train, "train LeNet-5 (modern or 1998) on MNIST (needs the train extra)")
+    sp.add_argument("name", choices=DIGIT_MODELS)
     sp.add_argument("--epochs", type=int, default=12)
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seeds", default=None, help="comma list, e.g. 0,1,2: one run per seed, one after the "
+                    "other; the best is written, its card lists every run with mean and std")
     sp = add("import", cmd_import, "turn a torchvision-format checkpoint (.pth/.pt/.safetensors) into a trained model")
     sp.add_argument("name", help="alexnet-torchvision, vgg11, vgg13, vgg16-3, vgg19, resnet18 ... resnet152")
     sp.add_argument("checkpoint", type=Path)
@@ -298,8 +300,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-http", action="store_true", help="skip the server, cold-start and memory sections")
     sp.add_argument("--ray", action="store_true", help="add VGG16-3 through Ray Serve (1 and 2 replicas) vs uvicorn")
     sp.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/bench-TIME.json)")
-    sp = add("eval", cmd_eval, "accuracy of lenet5.onnx on the 10,000 MNIST test images")
-    sp.add_argument("name", choices=["lenet5"])
+    sp = add("eval", cmd_eval, "accuracy of a trained digit model on the 10,000 MNIST test images")
+    sp.add_argument("name", choices=DIGIT_MODELS)
     sp.add_argument("--min-accuracy", type=float, default=0.99, help="exit 1 below this (default 0.99)")
     sp = add("i18n", cmd_i18n, "translation catalogs: 'extract' merges new messages into app/locale/*/messages.po, "
              "'check' fails on any message without a translation")

@@ -18,7 +18,22 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from app.analysis import analyse, op_forward, totals
-from app.nets.spec import BN, LRN, Conv, Flatten, GlobalAvgPool, Linear, MaxPool, Net, Op, ReLU
+from app.nets.spec import (
+    BN,
+    LRN,
+    RBF,
+    Conv,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    MaxPool,
+    Net,
+    Op,
+    PartialConv,
+    ReLU,
+    ScaledTanh,
+    Subsample,
+)
 from app.weights import Weights, check_weights
 
 ALIGN = 4096
@@ -54,6 +69,14 @@ class _Graph:
         self.inits.append(t)
         return name
 
+    def const(self, scope: str, a: np.ndarray) -> str:
+        """A small tensor derived from the weights or the definition, always stored inside the model."""
+        self.count += 1
+        name = f"{scope}/const_{self.count}"
+        arr = np.ascontiguousarray(a, np.int64 if a.dtype.kind == "i" else np.float32)
+        self.inits.append(numpy_helper.from_array(arr, name))
+        return name
+
     def node(self, op_type: str, inputs: list[str], scope: str, out: str | None = None, **attrs: Any) -> str:
         self.count += 1
         out = out or f"{scope}/{op_type}_{self.count}"
@@ -84,6 +107,35 @@ def _emit(g: _Graph, op: Op, x: str, scope: str, key: Callable[[], str]) -> str:
     if isinstance(op, Linear):
         k = key()
         return g.node("Gemm", [x, g.init(f"{k}.weight"), g.init(f"{k}.bias")], scope, transB=1)
+    return _emit_1998(g, op, x, scope, key)
+
+
+def _emit_1998(g: _Graph, op: Op, x: str, scope: str, key: Callable[[], str]) -> str:
+    """The 1998 LeNet-5's kinds as small ONNX subgraphs."""
+    if isinstance(op, ScaledTanh):  # A * tanh(S * x)
+        y = g.node("Tanh", [g.node("Mul", [x, g.const(scope, np.array(op.s))], scope)], scope)
+        return g.node("Mul", [y, g.const(scope, np.array(op.a))], scope)
+    if isinstance(op, Subsample):  # a depthwise k x k, stride k convolution whose k*k weights all equal the coef
+        k = key()
+        coef = np.asarray(g.weights[f"{k}.coef"], np.float32)
+        w = np.broadcast_to(coef[:, None, None, None], (len(coef), 1, op.k, op.k))
+        return g.node("Conv", [x, g.const(scope, w), g.init(f"{k}.bias")], scope, kernel_shape=[op.k, op.k],
+                      strides=[op.k, op.k], pads=[0] * 4, group=len(coef), dilations=[1, 1])
+    if isinstance(op, PartialConv):  # one dense convolution; kernels outside the table are zero
+        k = key()
+        per = np.asarray(g.weights[f"{k}.weight"], np.float32)
+        cin = max(i for t in op.table for i in t) + 1
+        w = np.zeros((op.out, cin, op.k, op.k), np.float32)
+        pairs = [(j, i) for j, t in enumerate(op.table) for i in t]
+        for n, (j, i) in enumerate(pairs):
+            w[j, i] = per[n]
+        return g.node("Conv", [x, g.const(scope, w), g.init(f"{k}.bias")], scope, kernel_shape=[op.k, op.k],
+                      strides=[1, 1], pads=[0] * 4, group=1, dilations=[1, 1])
+    if isinstance(op, RBF):  # -sum_j (x_j - w_ij)^2 over the fixed codes
+        u = g.node("Unsqueeze", [x, g.const(scope, np.array([1]))], scope)
+        d = g.node("Sub", [u, g.const(scope, np.array(op.codes, np.float32))], scope)
+        s = g.node("ReduceSum", [g.node("Mul", [d, d], scope), g.const(scope, np.array([2]))], scope, keepdims=0)
+        return g.node("Neg", [s], scope)
     raise TypeError(f"no ONNX form for {op!r}")
 
 

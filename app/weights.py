@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 
 from app.analysis import op_forward
-from app.nets.spec import BN, Conv, Linear, Net, Op
+from app.nets.spec import BN, PARAM_OPS, Conv, Linear, Net, Op, PartialConv, Subsample
 
 Weights = Mapping[str, np.ndarray]
 
@@ -28,13 +28,13 @@ def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...]]]:
         for branch, start in ((stage.ops, stage_in), (stage.shortcut or (), stage_in)):
             s = start
             for op in branch:
-                if isinstance(op, Conv | BN | Linear):
+                if isinstance(op, PARAM_OPS):
                     out.append((next(keys), op, s))
                 s, _, _ = op_forward(op, s, None)
             if branch is stage.ops:
                 shape = s
         for op in stage.post:
-            if isinstance(op, Conv | BN | Linear):
+            if isinstance(op, PARAM_OPS):
                 out.append((next(keys), op, shape))
             shape, _, _ = op_forward(op, shape, None)
     return out
@@ -54,6 +54,12 @@ def weight_shapes(net: Net) -> dict[str, tuple[int, ...]]:
         elif isinstance(op, BN):
             for t in ("weight", "bias", "running_mean", "running_var"):
                 shapes[f"{key}.{t}"] = (s[0],)
+        elif isinstance(op, Subsample):  # one coefficient and one bias per map
+            shapes[f"{key}.coef"] = (s[0],)
+            shapes[f"{key}.bias"] = (s[0],)
+        elif isinstance(op, PartialConv):  # one k x k kernel per connection of the table
+            shapes[f"{key}.weight"] = (op.connections, op.k, op.k)
+            shapes[f"{key}.bias"] = (op.out,)
     return shapes
 
 
@@ -72,7 +78,7 @@ class HeWeights(Mapping[str, np.ndarray]):
         self.shapes = weight_shapes(net)
         self.seed = seed
         self.blocks = sum(1 for st in net.stages if st.shortcut is not None)
-        self.last_bn = {stage.param_keys()[sum(isinstance(o, Conv | BN | Linear) for o in stage.ops) - 1]
+        self.last_bn = {stage.param_keys()[sum(isinstance(o, PARAM_OPS) for o in stage.ops) - 1]
                         for stage in net.stages if stage.shortcut is not None}
 
     def shape_of(self, name: str) -> tuple[int, ...]:
@@ -89,6 +95,8 @@ class HeWeights(Mapping[str, np.ndarray]):
             a -= np.float32(0.5)
             a *= np.float32(2 * math.sqrt(6.0 / int(np.prod(shape[1:]))))
             return a
+        if kind == "coef":  # a subsampling's coefficient: 1/4 of a 2x2 sum is the average
+            return np.full(shape, 0.25, dtype=np.float32)
         if kind in ("weight", "running_var"):  # BN scale and variance
             scale = 1.0 / math.sqrt(self.blocks) if (kind == "weight" and key in self.last_bn) else 1.0
             return np.full(shape, scale, dtype=np.float32)

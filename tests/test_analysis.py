@@ -9,14 +9,14 @@ from app.analysis import analyse, conv_out, totals
 
 # ../shared/ARCHITECTURES.md
 PARAMS = {
-    "lenet5": 61_706, "alexnet": 60_965_224, "alexnet-torchvision": 61_100_840,
+    "lenet5": 61_706, "lenet5-1998": 60_000, "alexnet": 60_965_224, "alexnet-torchvision": 61_100_840,
     "vgg11": 132_863_336, "vgg11-lrn": 132_863_336, "vgg13": 133_047_848, "vgg16-1": 133_638_952,
     "vgg16-3": 138_357_544, "vgg19": 143_667_240, "resnet18": 11_689_512, "resnet34": 21_797_672,
     "resnet50": 25_557_032, "resnet101": 44_549_160, "resnet152": 60_192_808,
 }
 MACS = {"alexnet-torchvision": 0.71e9, "vgg11": 7.61e9, "vgg13": 11.31e9, "vgg16-3": 15.47e9, "vgg19": 19.63e9,
         "resnet18": 1.81e9, "resnet34": 3.66e9, "resnet50": 4.09e9, "resnet101": 7.80e9, "resnet152": 11.51e9}
-REQUIRED = ["lenet5", "alexnet", "vgg11", "vgg11-lrn", "vgg13", "vgg16-1", "vgg16-3", "vgg19",
+REQUIRED = ["lenet5", "lenet5-1998", "alexnet", "vgg11", "vgg11-lrn", "vgg13", "vgg16-1", "vgg16-3", "vgg19",
             "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
 

@@ -13,6 +13,7 @@ from app.nets.spec import Net, Stage
 
 _BUILDERS: dict[str, Callable[[], Net]] = {
     "lenet5": _lenet.lenet5,
+    "lenet5-1998": _lenet.lenet5_1998,
     "alexnet": _alexnet.alexnet,
     "alexnet-torchvision": _alexnet.alexnet_torchvision,
     **{name: (lambda n=name: _vgg.vgg(n)) for name in _vgg.variants},

@@ -62,7 +62,52 @@ class Linear:
     out: int
 
 
-Op = Conv | BN | ReLU | LRN | MaxPool | GlobalAvgPool | Flatten | Linear
+# The 1998 LeNet-5's own kinds (LeCun et al. 1998, section II-B and appendix A).
+@dataclass(frozen=True)
+class ScaledTanh:
+    """The paper's squashing function f(a) = A tanh(S a), A = 1.7159, S = 2/3 (so f(+-1) = +-1)."""
+
+    a: float = 1.7159
+    s: float = 2 / 3
+
+
+@dataclass(frozen=True)
+class Subsample:
+    """Trainable subsampling: each k x k block (stride k) is summed, times one coefficient per map, plus
+    one bias per map (2 parameters per map)."""
+
+    k: int = 2
+
+
+@dataclass(frozen=True)
+class PartialConv:
+    """A convolution where output map j sees only the input maps ``table[j]`` (C3's Table I): one k x k
+    kernel per connection plus a bias per output map."""
+
+    out: int
+    k: int
+    table: tuple[tuple[int, ...], ...]
+
+    @property
+    def connections(self) -> int:
+        return sum(len(t) for t in self.table)
+
+
+@dataclass(frozen=True)
+class RBF:
+    """Euclidean radial basis units with fixed codes: y_i = -sum_j (x_j - w_ij)^2. The paper's output is the
+    distance itself (a penalty, the smallest wins); it is negated here so that, like a logit, the largest
+    wins and the graph's softmax gives the paper's posterior exp(-y_i) / sum_k exp(-y_k)."""
+
+    codes: tuple[tuple[float, ...], ...]
+
+    @property
+    def out(self) -> int:
+        return len(self.codes)
+
+
+Op = Conv | BN | ReLU | LRN | MaxPool | GlobalAvgPool | Flatten | Linear | ScaledTanh | Subsample | PartialConv | RBF
+PARAM_OPS = (Conv, BN, Linear, Subsample, PartialConv)  # the ops that hold trainable weights
 
 # What a stage is, for people: the kind shown in tables and used to pick a colour.
 KINDS = ("conv", "pool", "lrn", "fc", "block", "gap")
@@ -74,7 +119,7 @@ class Stage:
 
     For a residual block, ``shortcut`` is the branch added to the output of ``ops``
     (an empty tuple is the identity) and ``post`` runs after the addition.
-    ``keys`` names the parameter-holding ops (Conv, BN, Linear) in ``ops`` then
+    ``keys`` names the parameter-holding ops (``PARAM_OPS``) in ``ops`` then
     ``shortcut``, so that weights have stable names (torchvision's, where they exist).
     """
 
@@ -88,7 +133,7 @@ class Stage:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"stage {self.name}: unknown kind {self.kind!r}")
-        n = sum(isinstance(o, Conv | BN | Linear) for o in self.all_ops())
+        n = sum(isinstance(o, PARAM_OPS) for o in self.all_ops())
         if self.keys and len(self.keys) != n:
             raise ValueError(f"stage {self.name}: {n} parameter ops but {len(self.keys)} keys")
 
@@ -97,7 +142,7 @@ class Stage:
 
     def param_keys(self) -> list[str]:
         """One weight-name prefix per parameter-holding op, in ``ops, shortcut, post`` order."""
-        n = sum(isinstance(o, Conv | BN | Linear) for o in self.all_ops())
+        n = sum(isinstance(o, PARAM_OPS) for o in self.all_ops())
         return list(self.keys) if self.keys else [f"{self.name}.{i}" for i in range(n)]
 
 
