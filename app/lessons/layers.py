@@ -14,10 +14,22 @@ from typing import Any
 
 from app.analysis import RF, Shape, conv_out, op_forward, op_params
 from app.i18n import N_
-from app.nets.spec import BN, Conv, Flatten, Linear, MaxPool, Op, Stage
+from app.nets.spec import BN, RBF, Conv, Flatten, Linear, MaxPool, Op, PartialConv, Stage, Subsample
 
 Gettext = Callable[[str], str]
 BYTES_PER_VALUE = 4  # float32
+
+
+def ksp(op: Op) -> tuple[int, int, int]:
+    """(kernel, stride, padding) of a windowed op."""
+    if isinstance(op, Subsample):
+        return op.k, op.k, 0
+    if isinstance(op, PartialConv):
+        return op.k, 1, 0
+    return op.k, op.s, op.p  # type: ignore[union-attr]
+
+
+WINDOWED = (Conv, MaxPool, Subsample, PartialConv)
 
 
 
@@ -65,6 +77,10 @@ class Walk:
             self.params.append(f"2·{shape[0]}")
         elif isinstance(op, Linear):
             self.params.append(f"{_dims(shape)}·{op.out} + {op.out}")
+        elif isinstance(op, Subsample):
+            self.params.append(f"2·{shape[0]}")
+        elif isinstance(op, PartialConv):
+            self.params.append(f"{op.connections}·{op.k}·{op.k} + {op.out}")
         elif op_params(op, self.shape):
             self.params.append(str(op_params(op, self.shape)))  # a kind without a lesson yet: its number
         out, macs, rf = op_forward(op, self.shape, self.rf)
@@ -73,12 +89,18 @@ class Walk:
             self.macs.append(f"{out[0]}·{out[1]}·{out[2]}·{op.k}·{op.k}·{cin}")
         elif isinstance(op, Linear):
             self.macs.append(f"{_dims(shape)}·{op.out}")
+        elif isinstance(op, Subsample):
+            self.macs.append(f"{out[0]}·{out[1]}·{out[2]}·{op.k}·{op.k}")
+        elif isinstance(op, PartialConv):
+            self.macs.append(f"{out[1]}·{out[2]}·{op.connections}·{op.k}·{op.k}")
+        elif isinstance(op, RBF):
+            self.macs.append(f"{shape[0]}·{op.out}")
         elif macs:
             self.macs.append(str(macs))
-        if isinstance(op, Conv | MaxPool):
+        if isinstance(op, WINDOWED):
             self.windows.append((op, self.shape, out))
             if self.rf is not None:
-                self.rf_terms.append(f"({op.k} − 1)·{num(self.rf.jump)}")
+                self.rf_terms.append(f"({ksp(op)[0]} − 1)·{num(self.rf.jump)}")
         self.flat_from = self.shape if isinstance(op, Flatten) else (None if isinstance(op, Linear) else self.flat_from)
         self.shape, self.rf = out, rf
 
@@ -90,8 +112,9 @@ def _walk(ops: tuple[Op, ...], shape: Shape, rf: RF | None) -> Walk:
     return w
 
 
-def _side(op: Conv | MaxPool, n: int) -> str:
-    return f"floor(({n} + 2·{op.p} − {op.k})/{op.s}) + 1 = {conv_out(n, op.k, op.s, op.p)}"
+def _side(op: Op, n: int) -> str:
+    k, s, p = ksp(op)
+    return f"floor(({n} + 2·{p} − {k})/{s}) + 1 = {conv_out(n, k, s, p)}"
 
 
 def formulas(stage: Stage, shape: Shape, rf: RF | None, _: Gettext) -> tuple[list[str], dict[str, Any]]:
@@ -134,7 +157,7 @@ def _size_window(windows: list[tuple[Op, Shape, Shape]], out: Shape) -> tuple[Op
     if len(changing) == 1:
         return changing[0]
     if not changing:
-        wide = [w for w in windows if w[0].k > 1]
+        wide = [w for w in windows if ksp(w[0])[0] > 1]
         return wide[0] if wide else (windows[0] if windows else None)
     return None
 
@@ -163,7 +186,7 @@ def _op_macs(stage: Stage, shape: Shape) -> list[int]:
 
 def op_kind(op: Op) -> str:
     """conv, fc or other: where a parameter or a MAC is counted in the model's summary."""
-    return "conv" if isinstance(op, Conv) else "fc" if isinstance(op, Linear) else "other"
+    return "conv" if isinstance(op, Conv | PartialConv) else "fc" if isinstance(op, Linear | RBF) else "other"
 
 
 def by_kind(stage: Stage, shape: Shape) -> tuple[dict[str, int], dict[str, int]]:

@@ -6,7 +6,21 @@ from typing import Any
 
 from app.analysis import Shape
 from app.lessons.layers import BYTES_PER_VALUE, Gettext, has, num, shape_str
-from app.nets.spec import BN, LRN, Conv, Flatten, GlobalAvgPool, Linear, MaxPool, ReLU, Stage
+from app.nets.spec import (
+    BN,
+    LRN,
+    RBF,
+    Conv,
+    Flatten,
+    GlobalAvgPool,
+    Linear,
+    MaxPool,
+    PartialConv,
+    ReLU,
+    ScaledTanh,
+    Stage,
+    Subsample,
+)
 
 
 def _conv(stage: Stage, shape: Shape, out: Shape, _: Gettext) -> tuple[str, list[str]]:
@@ -133,6 +147,49 @@ def _block(stage: Stage, shape: Shape, out: Shape, facts: dict[str, Any], _: Get
     return title, text
 
 
+def _subsample(stage: Stage, shape: Shape, out: Shape, _: Gettext) -> tuple[str, list[str]]:
+    op = next(o for o in stage.ops if isinstance(o, Subsample))
+    title = _("Trainable subsampling {k}×{k}, stride {k}").format(k=op.k)
+    text = [_("LeNet-5's 1998 pooling: each {k}×{k} block of a map is summed, multiplied by one trainable "
+              "coefficient of that map and shifted by one trainable bias: y = c·(x₁ + x₂ + x₃ + x₄) + b. The {c} "
+              "maps shrink from {h}×{w} to {ho}×{wo}; 2 parameters per map. Today's networks use max pooling "
+              "here, with nothing to learn.").format(k=op.k, c=shape[0], h=shape[1], w=shape[2], ho=out[1],
+                                                     wo=out[2])]
+    return title, text
+
+
+def _partial(stage: Stage, shape: Shape, out: Shape, _: Gettext) -> tuple[str, list[str]]:
+    op = next(o for o in stage.ops if isinstance(o, PartialConv))
+    sizes = sorted({len(t) for t in op.table})
+    count = {n: sum(1 for t in op.table if len(t) == n) for n in sizes}
+    title = _("Partially connected convolution {k}×{k}, {cin} → {out} maps").format(k=op.k, cin=shape[0], out=op.out)
+    text = [_("Each output map reads only some of the {cin} input maps, by a fixed table (the paper's Table I): "
+              "{groups}, {n} connections in all. Each connection is its own {k}×{k} kernel, so there are "
+              "{n}·{k}·{k} weights plus {out} biases, where a full convolution would have {full}. The paper gives two "
+              "reasons: fewer connections, and broken symmetry, so that different maps learn different "
+              "features.").format(cin=shape[0], n=op.connections, k=op.k, out=op.out,
+                                  full=num((shape[0] * op.k * op.k + 1) * op.out),
+                                  groups=", ".join(_("{m} of them read {n}").format(m=count[n], n=n) for n in sizes))]
+    return title, text
+
+
+def _rbf(stage: Stage, shape: Shape, _: Gettext) -> tuple[str, list[str]]:
+    op = next(o for o in stage.ops if isinstance(o, RBF))
+    title = _("Euclidean RBF output, {cin} → {out}").format(cin=shape[0], out=op.out)
+    text = [_("Each of the {out} units compares the {cin} inputs with a fixed code, a stylised 7×12 bitmap of its "
+              "digit with values ±1, and outputs the squared distance y_i = Σ_j (x_j − w_ij)²: the nearest code "
+              "wins. The codes are chosen, not learned: 0 parameters. The graph hands on −y_i, so the softmax "
+              "after it gives the paper's exp(−y_i) / Σ_k exp(−y_k); today's networks use a fully connected layer "
+              "here.").format(cin=shape[0], out=op.out)]
+    return title, text
+
+
+def tanh_text(op: ScaledTanh, _: Gettext) -> str:
+    return _("Then the squashing function f(a) = {a}·tanh({s}·a), the paper's scaled tanh: f(1) = 1 and f(−1) = −1, "
+             "and the outputs stay between −{a} and {a}; no parameters, same shape.").format(
+        a=f"{op.a:g}", s="2/3" if abs(op.s - 2 / 3) < 1e-9 else f"{op.s:g}")
+
+
 def bn_text(c: int, _: Gettext) -> str:
     return _("Batch norm keeps 4 numbers per channel (mean, variance, scale γ, shift β); only γ and β are learned, "
              "so it adds 2·{c} = {n} parameters.").format(c=c, n=num(2 * c))
@@ -150,6 +207,12 @@ def explain_stage(stage: Stage, shape: Shape, formulas: list[str], facts: dict[s
         title, text = _block(stage, shape, out, facts, _)
     elif kind == "conv" and has(stage, Conv):
         title, text = _conv(stage, shape, out, _)
+    elif kind == "conv" and has(stage, PartialConv):
+        title, text = _partial(stage, shape, out, _)
+    elif kind == "pool" and has(stage, Subsample):
+        title, text = _subsample(stage, shape, out, _)
+    elif kind == "fc" and has(stage, RBF):
+        title, text = _rbf(stage, shape, _)
     elif kind == "pool" and has(stage, MaxPool):
         title, text = _pool(stage, shape, out, _)
     elif kind == "fc" and has(stage, Linear):
@@ -165,6 +228,9 @@ def explain_stage(stage: Stage, shape: Shape, formulas: list[str], facts: dict[s
             text.append(bn_text(out[0], _))
         if has(stage, ReLU):
             text.append(relu_text(_))
+        for op in stage.ops:
+            if isinstance(op, ScaledTanh):
+                text.append(tanh_text(op, _))
     for op in stage.all_ops():
         if isinstance(op, LRN):
             text += lrn_text(op, family, _)
