@@ -4,7 +4,8 @@ interleaved and repeated, reported as medians and ratios (the machines are share
 Sections: peak (a float32 GEMM), engine (onnxruntime vs PyTorch eager), activations (all
 layers vs logits only), payload (maps bytes and encode time), http (convscope vs a minimal
 FastAPI endpoint vs in-process), cold start and memory, explain (Grad-CAM vs predict, occlusion per
-position; app/explain/bench.py). Prints tables, writes JSON.
+position; app/explain/bench.py), browser (the live pad in Chromium: pen movement to prediction painted).
+Prints tables, writes JSON.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def engine(name: str, models_dir: Path, reps: int) -> dict[str, Any]:
 
 
 def main(models: list[str] | None = None, quick: bool = False, out: Path | None = None,
-         http: bool = True, ray: bool = False) -> dict[str, Any]:
+         http: bool = True, ray: bool = False, browser: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -193,6 +194,11 @@ def main(models: list[str] | None = None, quick: bool = False, out: Path | None 
             from app import bench_http
 
             result["ray"] = bench_http.run_ray(quick)
+        if browser:
+            from app import bench_browser
+
+            print("browser: the pad in Chromium, one long stroke per digit model ...", flush=True)
+            result["browser"] = bench_browser.run(seconds=2.0 if quick else 4.0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(result)
@@ -234,6 +240,13 @@ def report(r: dict[str, Any]) -> None:
         print("\n== ray serve vs uvicorn (VGG16-3 /predict, no maps)")
         print(_table(r["ray"], [("what", "what"), ("concurrency", "c"), ("rps", "req/s"), ("p50_ms", "p50"),
                                 ("p99_ms", "p99"), ("ready_s", "ready s"), ("non_200", "non-200")]))
+    if "browser" in r:
+        print("\n== browser (the pad in Chromium over WS /ws/predict: pen movement -> prediction painted, ms)")
+        b = r["browser"]
+        print(b["skipped"] if "skipped" in b else _table(b["pad"], [
+            ("model", "model"), ("updates_per_s", "updates/s"), ("p50_ms", "p50"), ("p90_ms", "p90"),
+            ("roundtrip_p50_ms", "roundtrip p50"), ("paint_p50_ms", "paint p50"), ("max_in_flight", "max in flight"),
+            ("painted_before_up", "painted"), ("stroke_s", "stroke s")]))
     if "http" in r:
         for k in ("in_process", "vgg_maps", "cold", "memory"):
             if k in r:

@@ -227,7 +227,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from app.bench import main as bench
 
-    bench(args.models or None, quick=args.quick, out=args.out, http=not args.no_http, ray=args.ray)
+    bench(args.models or None, quick=args.quick, out=args.out, http=not args.no_http, ray=args.ray,
+          browser=not args.no_browser)
     return 0
 
 
@@ -299,6 +300,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--quick", action="store_true", help="4 models, fewer repetitions, shorter loads")
     sp.add_argument("--no-http", action="store_true", help="skip the server, cold-start and memory sections")
     sp.add_argument("--ray", action="store_true", help="add VGG16-3 through Ray Serve (1 and 2 replicas) vs uvicorn")
+    sp.add_argument("--no-browser", action="store_true", help="skip the live pad in Chromium (pen to painted "
+                    "prediction over WS /ws/predict; needs playwright and Chromium)")
     sp.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/bench-TIME.json)")
     sp = add("eval", cmd_eval, "accuracy of a trained digit model on the 10,000 MNIST test images")
     sp.add_argument("name", choices=DIGIT_MODELS)

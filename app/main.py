@@ -19,7 +19,7 @@ from app.i18n import LanguageMiddleware
 from app.limits import BodyLimit, HeadAsGet
 from app.metrics import Metrics, RequestMetrics
 from app.pretrained import Pretrained
-from app.routes import api, downloads, explain, health, lessons, pages, units
+from app.routes import api, downloads, explain, health, lessons, pages, units, ws
 from app.service import Service
 from app.web import docs
 from app.web.csp import SecurityHeaders
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(explain.router)
     app.include_router(downloads.router)
     app.include_router(pages.router)
+    app.include_router(ws.router)
     docs.install(app)  # /docs with its assets from the app itself
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.metrics = metrics

@@ -113,3 +113,21 @@ def test_onnx_graph_computes_the_papers_formulas() -> None:
     assert (out["prob"].argmax(1) == dist.argmin(1)).all()
     e = np.exp(-(dist - dist.min(1, keepdims=True)))
     np.testing.assert_allclose(out["prob"], e / e.sum(1, keepdims=True), atol=1e-5)
+
+
+def test_compare_page_sets_1998_beside_today(client) -> None:
+    html = client.get("/compare").text
+    assert 'id="lenet-history"' in html
+    for name in ("C1", "S2", "C3", "S4", "C5", "F6", "output"):
+        assert f'data-layer="{name}"' in html
+    assert "60,000" in html and "61,706" in html  # the two totals, summed from the analysis
+    assert "Table I" in html and "max pooling" in html and "Euclidean RBF" in html
+
+
+def test_explorer_and_gallery_show_lenet5_1998(client) -> None:
+    assert "lenet5-1998" in client.get("/").text
+    page = client.get("/models/lenet5-1998")
+    assert page.status_code == 200 and "Subsample" in page.text
+    detail = client.get("/api/models/lenet5-1998").json()
+    assert detail["params"] == 60_000 and [la["op"] for la in detail["layers"]] == [
+        "Conv", "Subsample", "PartialConv", "Subsample", "Conv", "Gemm", "RBF"]

@@ -90,21 +90,33 @@ async def _parse(request: Request, service: Service, model: str | None,
             else:
                 raise bad_input(f"unexpected form field {key!r}; accepted: {', '.join(sorted(known))}")
     elif ctype == "application/json":
-        body = await request.body()
-        try:  # a big body is parsed on a worker thread, not on the event loop
-            data = await service.blocking(_loads, body) if len(body) > 65536 else _loads(body)
-        except RecursionError:
-            raise bad_input("the JSON body is nested too deeply", 400, "bad_json") from None
-        except ValueError as exc:
-            raise bad_input(f"the body is not valid JSON ({exc})", 400, "bad_json") from exc
-        if not isinstance(data, dict):
-            raise bad_input("the JSON body must be an object like {\"model\": \"lenet5\", \"image\": \"data:...\"}")
+        data = await json_fields(await request.body(), service)
         for k in data:
             if k in query:
                 raise bad_input(f"{k!r} is given both in the query and in the body; give it once")
         fields.update(data)
     else:
         raise AppError(415, "unsupported_media_type", "send multipart/form-data (field 'image') or application/json")
+    return predict_input(fields, image, service, model, extra)
+
+
+async def json_fields(body: bytes | str, service: Service) -> dict[str, Any]:
+    """A JSON predict body -> its fields (400/422 with a message when it is not a JSON object)."""
+    try:  # a big body is parsed on a worker thread, not on the event loop
+        data = await service.blocking(_loads, body) if len(body) > 65536 else _loads(body)
+    except RecursionError:
+        raise bad_input("the JSON body is nested too deeply", 400, "bad_json") from None
+    except ValueError as exc:
+        raise bad_input(f"the body is not valid JSON ({exc})", 400, "bad_json") from exc
+    if not isinstance(data, dict):
+        raise bad_input("the JSON body must be an object like {\"model\": \"lenet5\", \"image\": \"data:...\"}")
+    return data
+
+
+def predict_input(fields: dict[str, Any], image: bytes | None, service: Service, model: str | None,
+                  extra: dict[str, Any] | None = None) -> PredictInput:
+    """Validated fields (and an uploaded file's bytes) -> one PredictInput: the one contract of POST /predict,
+    also used by WS /ws/predict. With ``extra``, the fields named by its keys are taken out into it."""
     for k in extra or ():
         extra[k] = fields.pop(k, None)  # type: ignore[index]
     if isinstance(fields.get("layers"), str):

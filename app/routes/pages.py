@@ -12,11 +12,12 @@ from fastapi.templating import Jinja2Templates
 from app import i18n, lessons, nets, providers
 from app.analysis import analyse, totals
 from app.config import TEMPLATES_DIR
-from app.errors import AppError
+from app.errors import AppError, bad_input
 from app.i18n import N_
 from app.lessons.lrn import lrn_stages
-from app.nets import vgg
+from app.nets import lenet, vgg
 from app.routes.deps import ServiceDep
+from app.service import Service
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -71,8 +72,8 @@ def weights_commands(name: str) -> list[str]:
     from app.importer import TORCHVISION_FILES
 
     cmds = [f"convscope download {name}"] if name in TORCHVISION_FILES else []
-    if name == "lenet5":  # the one model trained here (`convscope train`)
-        cmds.append("convscope train lenet5")
+    if name in ("lenet5", "lenet5-1998"):  # the models trained here (`convscope train`)
+        cmds.append(f"convscope train {name}")
     return [*cmds, f"convscope import {name} CHECKPOINT"]
 
 
@@ -83,10 +84,21 @@ def gallery(request: Request, service: ServiceDep) -> Any:
     return templates.TemplateResponse(request, "index.html", {"models": models, "page": "index"})
 
 
+def digit_models(service: Service) -> list[str]:
+    """Models the pad can drive: digit input of 1x28x28 or 1x32x32 (built-in or a dropped-in file)."""
+    return [name for name, src in service.registry.sources.items()
+            if src.info.input_kind == "digit" and list(src.info.input_shape) in ([1, 28, 28], [1, 32, 32])]
+
+
 @router.get("/draw", response_class=HTMLResponse)
-def draw(request: Request, service: ServiceDep) -> Any:
-    info = service.registry.info("lenet5")
+def draw(request: Request, service: ServiceDep, model: str = "lenet5") -> Any:
+    service.registry.refresh(min_interval_s=1.0)
+    info = service.registry.info(model)  # 404 JSON for an unknown name
+    choices = digit_models(service)
+    if info.name not in choices:
+        raise bad_input(f"{info.name} does not read digits; the pad drives {', '.join(choices)}")
     return templates.TemplateResponse(request, "draw.html", {"model": info.detail(), "page": "draw",
+                                                             "choices": choices,
                                                              "weights_commands": weights_commands(info.name)})
 
 
@@ -154,7 +166,8 @@ def vgg_table() -> dict[str, Any]:
 def compare(request: Request, service: ServiceDep) -> Any:
     models = [src.info.summary() for src in service.registry.sources.values()]
     return templates.TemplateResponse(request, "compare.html", {
-        "models": models, "vgg": vgg_table(), "page": "compare", "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get())})
+        "models": models, "vgg": vgg_table(), "page": "compare", "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get()),
+        "lenet": lenet.history_table()})
 
 
 SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples/LICENSE.md

@@ -1,8 +1,10 @@
-// The drawing pad: pointer strokes -> debounced POST /predict (lenet5) -> bars, input, every layer's maps.
+// The drawing pad: pointer strokes -> live predictions over WS /ws/predict (live.js) with the chosen digit
+// model -> bars, input, every layer's maps.
 import { t } from "./i18n.js";
 import { el } from "./lib.js";
-import { mapSide, paintMaps, postJSON, statsText } from "./maps.js";
 import { kernelsView } from "./kernels.js";
+import { Live } from "./live.js";
+import { mapSide, paintMaps, statsText } from "./maps.js";
 import { createUnits } from "./unit.js";
 
 const pad = document.getElementById("pad");
@@ -14,13 +16,13 @@ const seen = document.getElementById("seen");
 const bars = document.getElementById("bars");
 const layersEl = document.getElementById("layers");
 
+const model = pad.dataset.model || "lenet5";
+const chooser = document.getElementById("model");
+if (chooser) chooser.addEventListener("change", () => { location.search = `?model=${encodeURIComponent(chooser.value)}`; });
+
 let strokes = [];
 let current = null;
-let timer = null;
-let inflight = null;
-let seq = 0;
-const unitModel = pad.dataset.model || "lenet5";
-const units = createUnits({ modelName: unitModel }); // click or keyboard-select a map cell; follows convscope:predicted
+const units = createUnits({ modelName: model }); // click or keyboard-select a map cell; follows convscope:predicted
 
 for (let d = 0; d < 10; d++) {
   bars.append(el("div", { class: "bar-row" }, el("span", { class: "digit" }, d),
@@ -58,12 +60,12 @@ pad.addEventListener("pointermove", (e) => {
   if (!current) return;
   current.points.push(point(e));
   redraw();
-  schedule(250);
+  live.request(e.timeStamp);
 });
-const end = () => {
+const end = (e) => {
   if (!current) return;
   current = null;
-  schedule(30);
+  live.request(e.timeStamp);
 };
 pad.addEventListener("pointerup", end);
 pad.addEventListener("pointercancel", end);
@@ -76,14 +78,14 @@ document.getElementById("clear").addEventListener("click", () => {
 document.getElementById("undo").addEventListener("click", () => {
   strokes.pop();
   redraw();
-  strokes.length ? schedule(0) : reset(t("draw something"));
+  strokes.length ? live.request() : reset(t("draw something"));
 });
 pad.addEventListener("keydown", (e) => {
   if (e.key === "Escape" || e.key === "Delete") document.getElementById("clear").click();
 });
 
 function reset(msg) {
-  seq++;
+  live.cancel();
   prediction.textContent = "";
   unsureEl.hidden = true;
   statusEl.textContent = msg;
@@ -95,35 +97,19 @@ function reset(msg) {
   layersEl.replaceChildren();
 }
 
-// Debounced: while drawing, at most one request per `ms`, and never two in flight.
-function schedule(ms) {
-  clearTimeout(timer);
-  timer = setTimeout(predict, ms);
-}
-
-async function predict() {
-  if (!strokes.length) return;
-  if (inflight) { schedule(60); return; }
-  const my = ++seq;
-  const t0 = performance.now();
-  const image = pad.toDataURL("image/png");
-  inflight = postJSON("/predict", {
-    model: "lenet5", image, top_k: 10, activations: "maps", map_size: 32,
-  }).finally(() => { inflight = null; });
-  try {
-    const res = await inflight;
-    if (my !== seq) return;
+const live = new Live(
+  () => ({ model, image: pad.toDataURL("image/png"), top_k: 10, activations: "maps", map_size: 32 }),
+  (res, ms, body) => {
     show(res);
-    document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model: "lenet5", input: { image }, result: res } }));
-    statusEl.textContent = t("{ms} ms (inference {inf} ms)", { ms: (performance.now() - t0).toFixed(0), inf: res.timing_ms.inference.toFixed(1) });
-    document.body.dataset.latencyMs = (performance.now() - t0).toFixed(1);
-  } catch (err) {
-    if (my !== seq) return;
+    document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model, input: { image: body.image }, result: res } }));
+    statusEl.textContent = t("{ms} ms (inference {inf} ms)", { ms: ms.toFixed(0), inf: res.timing_ms.inference.toFixed(1) });
+  },
+  (err) => {
     prediction.textContent = "";
     unsureEl.hidden = true;
     statusEl.textContent = err.message;
-  }
-}
+  },
+);
 
 // sizes proportional to the real maps (the largest map of the answer sets the scale); optional one scale per layer
 const DIGITS = [..."0123456789"];
@@ -187,4 +173,4 @@ function show(res) {
 }
 
 redraw();
-fetch(`/api/models/${encodeURIComponent(unitModel)}`).then((r) => r.json()).then((m) => kernelsView(document.getElementById("kernels"), m));
+fetch(`/api/models/${encodeURIComponent(model)}`).then((r) => r.json()).then((m) => kernelsView(document.getElementById("kernels"), m));

@@ -1,0 +1,109 @@
+"""The browser part of `convscope bench`: the drawing pad in real headless Chromium (Playwright), one long
+continuous stroke, and what the page measured itself: "pen-to-paint" performance measures (from a pen movement
+to the frame after its prediction was painted), updates per second while drawing, and requests in flight as
+seen on the WebSocket's frames."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from app.config import ROOT
+
+CHROMIUM = os.environ.get("CONVSCOPE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    return round(s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))], 2)
+
+
+def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float = 60.0) -> dict[str, Any]:
+    """On an open /draw page: draw one continuous stroke for ``seconds`` at ``hz`` movements per second and
+    report what was painted before the pen lifted, the pen-to-paint latencies and the most requests in flight."""
+    frames: list[str] = []
+
+    def on_ws(ws: Any) -> None:
+        ws.on("framesent", lambda _: frames.append("sent"))
+        ws.on("framereceived", lambda _: frames.append("received"))
+
+    page.on("websocket", on_ws)
+    page.goto(url + f"/draw?model={model}")
+    page.wait_for_timeout(300)  # the socket opens
+    box = page.locator("#pad").bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.3
+    n = int(seconds * hz)
+    page.mouse.move(cx, cy - r)
+    page.mouse.down()
+    t0 = page.evaluate("performance.now()")
+    start = time.perf_counter()
+    for i in range(1, n + 1):  # a figure of eight, paced to the wall clock
+        a = 2 * math.pi * i / n
+        page.mouse.move(cx + r * math.sin(2 * a) / 2, cy - r * math.cos(a))
+        wait = start + i / hz - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+    t1 = page.evaluate("performance.now()")
+    before_up = page.evaluate("""(t1) => performance.getEntriesByName('pen-to-paint')
+        .filter(m => m.startTime + m.duration <= t1).map(m => [m.startTime, m.duration])""", t1)
+    prediction = page.text_content("#prediction") or ""
+    parts = {k: page.evaluate("(k) => performance.getEntriesByName(k).map(m => m.duration)", f"pad-{k}")
+             for k in ("encode", "roundtrip", "paint")}
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    open_, most = 0, 0
+    for f in frames:
+        open_ += 1 if f == "sent" else -1
+        most = max(most, open_)
+    lat = [d for _, d in before_up]
+    return {
+        "model": model, "stroke_s": round((t1 - t0) / 1000, 2), "moves": n,
+        "painted_before_up": len(before_up), "updates_per_s": round(len(before_up) / ((t1 - t0) / 1000), 1),
+        "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
+        "ws_frames_sent": frames.count("sent"), "max_in_flight": most, "prediction": prediction,
+        **{f"{k}_p50_ms": pct(v, 0.5) for k, v in parts.items()},
+    }
+
+
+def run(models: tuple[str, ...] = ("lenet5", "lenet5-1998"), seconds: float = 3.0) -> dict[str, Any]:
+    """Start a server on loopback over the committed digit models, open Chromium, draw; one row per model."""
+    if not Path(CHROMIUM).exists():
+        return {"skipped": f"no Chromium at {CHROMIUM}"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        return {"skipped": f"playwright is not installed (the test extra): {exc}"}
+    from app.bench_http import _spawn
+
+    work = Path(tempfile.mkdtemp(prefix="convscope-browser-"))
+    for f in ROOT.joinpath("models").glob("lenet5*"):
+        if f.suffix in (".onnx", ".json"):
+            shutil.copy(f, work / f.name)
+    proc, url, _ = _spawn(["app.cli", "serve", "--models-dir", str(work), "--log-level", "error"],
+                          {"CONVSCOPE_EAGER": ",".join(models)})
+    rows = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            for model in models:
+                for warm in (True, False):  # a short warm-up stroke first (first paints, JIT), then measured
+                    page = browser.new_page(viewport={"width": 1200, "height": 900})
+                    row = draw_stroke(page, url, model, min(1.0, seconds) if warm else seconds)
+                    page.close()
+                rows.append(row)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    return {"pad": rows}

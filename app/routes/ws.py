@@ -1,0 +1,71 @@
+"""WS /ws/predict: the drawing pad's live channel. Each text message is a POST /predict JSON body and is
+answered with the same JSON (or the same error shape), one message at a time; when several wait, only the
+newest is run (a pad sends the whole drawing each time, so an older one is stale)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.errors import AppError, error_body
+from app.routes.api import json_fields, predict_input
+from app.service import Service
+
+router = APIRouter()
+log = logging.getLogger("convscope")
+
+
+async def _answer(service: Service, text: str) -> dict[str, Any]:
+    if len(text) > service.settings.max_body_bytes:
+        return error_body(413, "too_large", f"the message is over {service.settings.max_body_bytes} bytes")
+    try:
+        return await service.predict(predict_input(await json_fields(text, service), None, service, None))
+    except AppError as exc:
+        return error_body(exc.status, exc.code, exc.message)
+    except Exception:  # never a traceback to the client; the connection stays usable
+        log.exception("unexpected error on /ws/predict")
+        return error_body(500, "internal", "internal error; the server logged the details")
+
+
+@router.websocket("/ws/predict")
+async def ws_predict(ws: WebSocket) -> None:
+    await ws.accept()
+    service: Service = ws.app.state.service
+    pending: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def reader() -> None:
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    break
+                text = msg.get("text")
+                if text is None and msg.get("bytes") is not None:
+                    text = msg["bytes"].decode("utf-8", "replace")
+                pending.put_nowait(text or "")
+        finally:
+            pending.put_nowait(None)
+
+    task = asyncio.create_task(reader())
+    try:
+        while True:
+            text = await pending.get()
+            while not pending.empty():  # newest wins: skip what a newer message replaces
+                nxt = pending.get_nowait()
+                if nxt is None:
+                    return
+                text = nxt
+            if text is None:
+                return
+            await ws.send_text(json.dumps(await _answer(service, text)))
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -1,0 +1,107 @@
+// Live predictions while the pen moves: one WebSocket to /ws/predict (the same body and answer as
+// POST /predict), at most one request in flight, the newest drawing wins (a movement during a request
+// is sent, as the whole current drawing, when its answer arrives). Falls back to POST /predict when the
+// socket cannot be used. Each painted answer is a performance measure "pen-to-paint": from the oldest
+// pen movement it is the first to include, to the frame after it was painted; "pad-encode" (the drawing
+// to a request), "pad-roundtrip" (request sent to answer parsed) and "pad-paint" (answer to DOM) split it.
+import { postJSON } from "./maps.js";
+
+export class Live {
+  constructor(body, onResult, onError) {
+    this.body = body; // () => the request body for the drawing as it is now
+    this.onResult = onResult; // (answer, round-trip ms, the body it answers)
+    this.onError = onError;
+    this.inflight = false;
+    this.pending = null; // time of the oldest movement not yet sent, or null
+    this.sentAt = null; // time of the oldest movement the request in flight includes
+    this.gen = 0;
+    this.stats = { sent: 0, painted: 0, maxInflight: 0, open: 0 };
+    this.ws = null;
+    this.queued = null;
+    this.connect();
+  }
+
+  connect() {
+    if (!("WebSocket" in window)) return;
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/predict`);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      if (this.queued) { const q = this.queued; this.queued = null; ws.send(q); }
+    });
+    ws.addEventListener("message", (e) => this.answer(JSON.parse(e.data)));
+    ws.addEventListener("close", () => {
+      if (this.ws !== ws) return;
+      this.ws = null; // until the reconnect: POST /predict
+      this.queued = null;
+      if (this.inflight) { // its answer will not come: send the drawing again
+        this.inflight = false;
+        this.stats.open = 0;
+        if (this.pending === null || this.sentAt < this.pending) this.pending = this.sentAt;
+      }
+      setTimeout(() => this.connect(), 1000);
+      this.kick();
+    });
+  }
+
+  // A pen movement (or any change of the drawing) at time t (performance.now() clock).
+  request(t = performance.now()) {
+    if (this.pending === null || t < this.pending) this.pending = t;
+    this.kick();
+  }
+
+  // Forget the drawing: answers in flight are dropped when they come.
+  cancel() {
+    this.gen++;
+    this.pending = null;
+  }
+
+  kick() {
+    if (this.inflight || this.pending === null) return;
+    this.sentAt = this.pending;
+    this.pending = null;
+    this.inflight = true;
+    this.stats.sent++;
+    this.stats.open = 1;
+    this.stats.maxInflight = Math.max(this.stats.maxInflight, this.stats.open);
+    this.myGen = this.gen;
+    const tb = performance.now();
+    const body = this.body();
+    this.sentBody = body;
+    this.sendAt = performance.now();
+    performance.measure("pad-encode", { start: tb, end: this.sendAt });
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(body));
+    } else if (this.ws && this.ws.readyState === WebSocket.CONNECTING) {
+      this.queued = JSON.stringify(body); // sent on open (or, if it fails, again by POST)
+    } else {
+      this.post(body);
+    }
+  }
+
+  post(body) {
+    postJSON("/predict", body).then((res) => this.answer(res),
+      (err) => this.answer({ error: { status: err.status || 0, code: err.code || "network", message: err.message } }));
+  }
+
+  answer(res) {
+    this.inflight = false;
+    this.stats.open = 0;
+    const start = this.sentAt;
+    const stale = this.myGen !== this.gen;
+    if (!stale) {
+      const ta = performance.now();
+      performance.measure("pad-roundtrip", { start: this.sendAt, end: ta });
+      if (res.error) {
+        this.onError(res.error);
+      } else {
+        this.onResult(res, ta - this.sendAt, this.sentBody);
+        performance.measure("pad-paint", { start: ta, end: performance.now() });
+        requestAnimationFrame(() => {
+          this.stats.painted++;
+          performance.measure("pen-to-paint", { start, end: performance.now() });
+        });
+      }
+    }
+    this.kick();
+  }
+}

@@ -1,0 +1,30 @@
+"""The pad live while drawing, in real Chromium: a long continuous stroke paints several predictions before
+the pen lifts, over WS /ws/predict, with never more than one request in flight."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.bench_browser import draw_stroke
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("model", ["lenet5", "lenet5-1998"])
+def test_long_stroke_paints_predictions_before_the_pen_lifts(server: str, page, model: str) -> None:
+    row = draw_stroke(page, server, model, seconds=2.5)
+    assert row["painted_before_up"] >= 5, row
+    assert row["max_in_flight"] == 1, row  # counted on the socket's own frames
+    assert row["ws_frames_sent"] >= row["painted_before_up"], row
+    assert row["prediction"][:1].isdigit(), row
+    assert page.evaluate("performance.getEntriesByName('pen-to-paint').length") >= row["painted_before_up"]
+    assert page.console_errors == []
+    print(row)
+
+
+def test_pad_chooser_switches_model(server: str, page) -> None:
+    page.goto(server + "/draw?model=lenet5")
+    page.select_option("#model", "lenet5-1998")
+    page.wait_for_url("**/draw?model=lenet5-1998")
+    assert page.get_attribute("#pad", "data-model") == "lenet5-1998"
+    assert page.console_errors == []
