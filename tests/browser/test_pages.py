@@ -17,7 +17,9 @@ def test_gallery(server: str, page) -> None:
     names = page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => c.dataset.name)")
     assert set(nets.BUILTIN_NAMES) | {"tiny"} <= set(names)  # the foreign file too
     assert page.locator(".card[data-name='vgg16-3'] .badge.untrained").count() == 1
-    assert page.locator(".card[data-name='lenet5'] a[href='/draw']").count() == 1
+    for digits in ("lenet5", "lenet5-1998"):  # the pad for each digit model, none for photo models
+        assert page.locator(f".card[data-name='{digits}'] a[href='/draw?model={digits}']").count() == 1
+    assert page.locator(".card[data-name='vgg16-3'] a[href^='/draw']").count() == 0
     assert page.title().startswith("Gallery")
     assert page.console_errors == []
 
