@@ -97,7 +97,7 @@ async def _parse(request: Request, service: Service, model: str | None,
         fields.update(data)
     else:
         raise AppError(415, "unsupported_media_type", "send multipart/form-data (field 'image') or application/json")
-    return predict_input(fields, image, service, model, extra)
+    return await predict_input(fields, image, service, model, extra)
 
 
 async def json_fields(body: bytes | str, service: Service) -> dict[str, Any]:
@@ -113,7 +113,7 @@ async def json_fields(body: bytes | str, service: Service) -> dict[str, Any]:
     return data
 
 
-def predict_input(fields: dict[str, Any], image: bytes | None, service: Service, model: str | None,
+async def predict_input(fields: dict[str, Any], image: bytes | None, service: Service, model: str | None,
                   extra: dict[str, Any] | None = None) -> PredictInput:
     """Validated fields (and an uploaded file's bytes) -> one PredictInput: the one contract of POST /predict,
     also used by WS /ws/predict. With ``extra``, the fields named by its keys are taken out into it."""

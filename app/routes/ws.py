@@ -24,7 +24,7 @@ async def _answer(service: Service, text: str) -> dict[str, Any]:
     if len(text) > service.settings.max_body_bytes:
         return error_body(413, "too_large", f"the message is over {service.settings.max_body_bytes} bytes")
     try:
-        return await service.predict(predict_input(await json_fields(text, service), None, service, None))
+        return await service.predict(await predict_input(await json_fields(text, service), None, service, None))
     except AppError as exc:
         return error_body(exc.status, exc.code, exc.message)
     except Exception:  # never a traceback to the client; the connection stays usable
