@@ -76,27 +76,74 @@ def _stroke_width(x: Any, gen: Any) -> Any:
     return x
 
 
-def _augment(x: Any, gen: Any, elastic: bool = True) -> Any:
-    """Random affine (rotation +-12 deg, scale 0.85-1.15, shear +-0.15, shift +-2.5 px) composed with an
-    elastic distortion (Simard's sigma 4; alpha uniform in [0, 34] per image: at full strength on top of the
-    affine the digits broke) in one ``grid_sample``, then stroke-width variation, on a (B, 1, 28, 28) batch,
-    all batched in torch."""
+# how strongly _augment distorts: stage 1 (and lenet5-1998) at full strength, LeNet-5's stage 2 lighter
+FULL_AUG: dict[str, float] = {"rotate": 12.0, "scale": 0.15, "shear": 0.15, "shift": 2.5, "elastic_p": 1.0,
+                              "alpha": ELASTIC_ALPHA}
+LIGHT_AUG: dict[str, float] = {"rotate": 8.0, "scale": 0.10, "shear": 0.10, "shift": 2.0, "elastic_p": 0.5,
+                               "alpha": 24.0}
+
+
+def _augment(x: Any, gen: Any, elastic: bool = True, spec: dict[str, float] | None = None) -> Any:
+    """Random affine (by default rotation +-12 deg, scale 0.85-1.15, shear +-0.15, shift +-2.5 px) composed
+    with an elastic distortion (Simard's sigma 4; alpha uniform in [0, 34] per image: at full strength on top
+    of the affine the digits broke) in one ``grid_sample``, then stroke-width variation, on a (B, 1, 28, 28)
+    batch, all batched in torch. ``spec`` (FULL_AUG's keys) sets the magnitudes and the share of images that
+    get an elastic distortion."""
     import torch
     import torch.nn.functional as F
 
+    a = spec or FULL_AUG
     b, _, h, w = x.shape
-    ang = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(12)
-    sc = 0.85 + torch.rand(b, generator=gen) * 0.30
-    sh = (torch.rand(b, generator=gen) * 2 - 1) * 0.15
-    tx, ty = ((torch.rand(2, b, generator=gen) * 2 - 1) * (2.5 / 14))
+    ang = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(a["rotate"])
+    sc = 1 - a["scale"] + torch.rand(b, generator=gen) * 2 * a["scale"]
+    sh = (torch.rand(b, generator=gen) * 2 - 1) * a["shear"]
+    tx, ty = ((torch.rand(2, b, generator=gen) * 2 - 1) * (a["shift"] / 14))
     cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
     theta = torch.stack([torch.stack([cos, -sin + sh, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     if elastic:  # pixels -> normalised coordinates (align_corners=False: 2 / size per pixel)
-        d = elastic_field(b, h, w, gen, alpha=torch.rand(b, generator=gen) * ELASTIC_ALPHA)
+        alpha = torch.rand(b, generator=gen) * a["alpha"]
+        if a["elastic_p"] < 1:
+            alpha = alpha * (torch.rand(b, generator=gen) < a["elastic_p"])
+        d = elastic_field(b, h, w, gen, alpha=alpha)
         grid = grid + d * torch.tensor([2.0 / w, 2.0 / h])
     x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
     return _stroke_width(x, gen)
+
+
+def flag_ones(x: Any, y: Any, gen: Any, p: float = 0.3) -> Any:
+    """A serif flag on a share ``p`` of the MNIST 1s of a (B, 1, 28, 28) batch: a straight segment from the top
+    of the real handwritten stroke, 3.5-8 px long, 15-55 degrees below the horizontal towards the left, as
+    wide as the 1's own stroke, anti-aliased and drawn into the 28x28 image before the affine and elastic
+    distortions. Not the held-out styled-digit set's flag (tests/helpers/styled_digits.py draws one fixed
+    polyline with PIL on a 280x280 pad that goes through the app's preprocessing): no shared strokes or code."""
+    import torch
+
+    idx = ((y == 1) & (torch.rand(len(y), generator=gen) < p)).nonzero()[:, 0]
+    k = len(idx)
+    if not k:
+        return x
+    n = x.shape[-1]
+    ar = torch.arange(n, dtype=torch.float32)
+    xs = x[idx, 0]
+    on = xs > 0.5
+    rows = on.any(2)
+    top = torch.where(rows, ar.view(1, -1), float(n)).min(1).values  # first inked row
+    band = on & (ar.view(1, n, 1) >= top.view(-1, 1, 1)) & (ar.view(1, n, 1) <= top.view(-1, 1, 1) + 1)
+    cx = (band.float() * ar.view(1, 1, n)).sum((1, 2)) / band.float().sum((1, 2)).clamp(min=1)
+    width = (on.float().sum((1, 2)) / rows.float().sum(1).clamp(min=1)).clamp(1.5, 3.5)
+    length = 3.5 + 4.5 * torch.rand(k, generator=gen)
+    angle = torch.deg2rad(15 + 40 * torch.rand(k, generator=gen))
+    x0, y0 = cx.view(-1, 1, 1), top.view(-1, 1, 1)
+    dx, dy = (-length * torch.cos(angle)).view(-1, 1, 1), (length * torch.sin(angle)).view(-1, 1, 1)
+    px, py = ar.view(1, 1, n), ar.view(1, n, 1)
+    t = (((px - x0) * dx + (py - y0) * dy) / (dx * dx + dy * dy)).clamp(0, 1)
+    dist = torch.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
+    ink = (width.view(-1, 1, 1) / 2 + 0.5 - dist).clamp(0, 1)
+    x = x.clone()
+    ok = idx[top < n]
+    x[ok, 0] = torch.maximum(xs, ink)[top < n]
+    return x
 
 
 def _prep(x: Any) -> Any:
@@ -109,9 +156,19 @@ AUGMENTATION = ("random affine: rotation +-12 deg, scale 0.85-1.15, shear +-0.15
                 f"elastic distortion (Simard 2003): sigma {ELASTIC_SIGMA:g} px, alpha uniform in [0, "
                 f"{ELASTIC_ALPHA:g}] px per image (Simard's 34 at most), every image; stroke width: 25% thicker "
                 "(random blend towards a 1-px dilation), 25% thinner (soft 2x2 erosion)")
+LIGHT_AUGMENTATION = ("random affine: rotation +-8 deg, scale 0.9-1.1, shear +-0.1, shift +-2 px; elastic distortion "
+                      f"(Simard 2003): sigma {ELASTIC_SIGMA:g} px, alpha uniform in [0, 24] px, on half the images; "
+                      "stroke width as in stage 1; a serif flag on 30% of the 1s (train.flag_ones: a 3.5-8 px "
+                      "segment 15-55 deg down-left from the top of the real MNIST stroke, before the distortions)")
 RECIPES: dict[str, dict[str, Any]] = {
     "lenet5": {"lr": 3e-3, "wd": 5e-4, "smoothing": 0.05,
                "optimizer": "AdamW lr 3e-3 wd 5e-4, one-cycle (25% warm-up), label smoothing 0.05"},
+    # stage 2 (convscope train lenet5 --from FILE): from a stage-1 checkpoint, lighter distortions so the last
+    # epochs see digits closer to real ones, serif-flagged 1s, and an exponential moving average of the weights
+    # (the same network: 61,706 parameters), which is what gets written
+    "lenet5-stage2": {"lr": 4e-4, "wd": 5e-4, "smoothing": 0.05, "ema": 0.999, "flag_p": 0.3,
+                      "optimizer": "AdamW lr 4e-4 wd 5e-4, one-cycle (10% warm-up), label smoothing 0.05; the "
+                                   "written weights are the EMA (decay 0.999 per step) of the trained ones"},
     "lenet5-1998": {"lr": 2e-3, "wd": 0.0, "smoothing": 0.0,
                     "optimizer": "AdamW lr 2e-3 no weight decay, one-cycle (25% warm-up); loss: cross-entropy "
                                  "over the negated RBF distances (the paper's eq. 9 without its constant j)"},
@@ -146,10 +203,21 @@ def _init(model: Any, name: str) -> None:
             torch.nn.init.zeros_(m.bias)
 
 
+def load_onnx_weights(path: Path) -> dict[str, np.ndarray]:
+    """The named weights of a convscope-built ONNX file (its initializers, the derived constants left out)."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer if "/const_" not in t.name}
+
+
 def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch: int = 128,
-                progress: bool = True, write: bool = True) -> tuple[dict[str, Any], Any]:
+                progress: bool = True, write: bool = True, base: Path | None = None,
+                threads: int | None = None) -> tuple[dict[str, Any], Any]:
     """Train ``name`` (lenet5 or lenet5-1998) on all 60,000 training images (MNIST's train + valid),
     evaluate on the 10,000 test images; with ``write``, save <name>.onnx and its card in ``out_dir``.
+    With ``base`` (a trained lenet5 file), stage 2: start from its weights with the lighter stage-2 recipe.
     Returns the card and the ONNX model."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
@@ -160,21 +228,29 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
     from app.onnx_build import build
     from app.torch_ref import NetModule
 
-    recipe = RECIPES[name]
+    if base is not None and name != "lenet5":
+        raise ValueError("stage 2 (--from) is LeNet-5's recipe")
+    recipe = RECIPES["lenet5-stage2" if base is not None else name]
     torch.manual_seed(seed)
     np.random.seed(seed)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
     ds = data.load()
     xs = np.concatenate([ds["train"][0], ds["valid"][0]])
     ys = np.concatenate([ds["train"][1], ds["valid"][1]])
     x_all, y_all = torch.from_numpy(xs)[:, None], torch.from_numpy(ys)
     net = nets.get(name)
     model = NetModule(net)
-    _init(model, name)
+    if base is not None:
+        model.load_weights(load_onnx_weights(base))
+    else:
+        _init(model, name)
+    ema = [p.detach().clone() for p in model.parameters()] if recipe.get("ema") else None
     steps = epochs * math.ceil(len(x_all) / batch)
     opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["wd"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=steps, pct_start=0.25)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=steps,
+                                                pct_start=0.1 if base is not None else 0.25)
     gen = torch.Generator().manual_seed(seed)
+    spec = LIGHT_AUG if base is not None else FULL_AUG
     t0 = time.time()
     bar = tqdm(total=steps, desc=f"train {name} seed {seed}", unit="batch", disable=not progress)
     for epoch in range(epochs):
@@ -184,14 +260,20 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
         loss_sum = 0.0
         for i in range(0, len(perm), batch):
             idx = perm[i:i + batch]
-            x = _prep(_augment(x_all[idx], gen))
-            y = y_all[idx]
+            x, y = x_all[idx], y_all[idx]
+            if recipe.get("flag_p"):
+                x = flag_ones(x, y, gen, recipe["flag_p"])
+            x = _prep(_augment(x, gen, spec=spec))
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=recipe["smoothing"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for e, p in zip(ema, model.parameters(), strict=True):
+                        e.lerp_(p, 1 - recipe["ema"])
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             total += len(idx)
@@ -203,6 +285,13 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
     bar.close()
     train_s = time.time() - t0
     model.eval()
+    extra: dict[str, Any] = {}
+    if ema is not None:
+        raw_acc, _ = evaluate_weights(model.export_weights(), ds["test"], name)
+        extra["test_accuracy_without_ema"] = round(raw_acc, 4)  # reported, never used to choose
+        with torch.no_grad():
+            for e, p in zip(ema, model.parameters(), strict=True):
+                p.copy_(e)
     weights = model.export_weights()
     acc, _ = evaluate_weights(weights, ds["test"], name)
     card = {
@@ -212,15 +301,31 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
         "train_images": len(x_all), "test_images": len(ds["test"][1]),
         "test_used_in_training": False, "epochs": epochs, "batch": batch, "seed": seed,
         "optimizer": recipe["optimizer"],
-        "augmentation": AUGMENTATION,
+        "augmentation": LIGHT_AUGMENTATION if base is not None else AUGMENTATION,
         "input": "28x28 white-on-black, padded to 32x32, (x - 0.1307) / 0.3081",
         "test_accuracy": round(acc, 4), "train_seconds": round(train_s, 1),
-        "torch": torch.__version__,
+        "torch": torch.__version__, **extra,
     }
+    if base is not None:
+        card["stage1"] = _stage1(base)
     proto = build(net, weights, "trained", {"test_accuracy": card["test_accuracy"]})
     if write:
         write_trained(proto, card, out_dir)
     return card, proto
+
+
+def _stage1(base: Path) -> dict[str, Any]:
+    """What stage 2 started from: the file's sha256 and, from its card (if beside it), how it was trained."""
+    info: dict[str, Any] = {"file": base.name, "sha256": hashlib.sha256(base.read_bytes()).hexdigest()}
+    cp = base.with_name(base.name.removesuffix(".onnx") + ".card.json")
+    if cp.exists():
+        card = json.loads(cp.read_text())
+        if card.get("sha256") == info["sha256"]:
+            for k in ("epochs", "batch", "seed", "optimizer", "augmentation", "test_accuracy", "train_seconds",
+                      "runs", "test_accuracy_mean", "test_accuracy_std", "selection"):
+                if k in card:
+                    info[k] = card[k]
+    return info
 
 
 def write_trained(proto: Any, card: dict[str, Any], out_dir: Path) -> Path:
@@ -233,25 +338,50 @@ def write_trained(proto: Any, card: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
-def train_seeds(name: str, out_dir: Path, seeds: list[int], epochs: int, progress: bool = True) -> dict[str, Any]:
-    """Train one run per seed, one after the other; ship the run with the best test accuracy, its card
-    listing every run and their mean and standard deviation."""
+def _run_seed(name: str, seed: int, epochs: int, base: Path | None, threads: int | None,
+              progress: bool, worker: bool = False) -> tuple[dict[str, Any], bytes]:
+    if worker:  # a fresh process: its epochs are logged to stderr like the parent's
+        logging.basicConfig(level=logging.INFO, format=f"%(asctime)s seed {seed}: %(message)s")
+    card, proto = train_model(name, Path("."), epochs=epochs, seed=seed, progress=progress, write=False,
+                              base=base, threads=threads)
+    return card, proto.SerializeToString()
+
+
+def train_seeds(name: str, out_dir: Path, seeds: list[int], epochs: int, progress: bool = True,
+                base: Path | None = None, threads: int | None = None, jobs: int = 1) -> dict[str, Any]:
+    """Train one run per seed (``jobs`` at a time, each in its own process; one after the other by default);
+    ship the run with the best test accuracy, its card listing every run and their mean and standard
+    deviation."""
+    import onnx
+
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_seed, name, seed, epochs, base, threads or 1, False, True) for seed in seeds]
+            results = [f.result() for f in futures]
+    else:
+        results = [_run_seed(name, seed, epochs, base, threads, progress) for seed in seeds]
     runs, best = [], None
-    for seed in seeds:
-        card, proto = train_model(name, out_dir, epochs=epochs, seed=seed, progress=progress, write=False)
-        runs.append({"seed": seed, "test_accuracy": card["test_accuracy"], "train_seconds": card["train_seconds"]})
+    for seed, (card, blob) in zip(seeds, results, strict=True):
+        runs.append({"seed": seed, "test_accuracy": card["test_accuracy"], "train_seconds": card["train_seconds"],
+                     **({"test_accuracy_without_ema": card["test_accuracy_without_ema"]}
+                        if "test_accuracy_without_ema" in card else {})})
         log.info("%s seed %d: test accuracy %.4f in %.0f s", name, seed, card["test_accuracy"], card["train_seconds"])
         if best is None or card["test_accuracy"] > best[0]["test_accuracy"]:
-            best = (card, proto)
+            best = (card, blob)
     assert best is not None
-    card, proto = best
+    card, blob = best
     accs = np.array([r["test_accuracy"] for r in runs])
     card["runs"] = runs
     card["test_accuracy_mean"] = round(float(accs.mean()), 5)
     card["test_accuracy_std"] = round(float(accs.std(ddof=1)) if len(accs) > 1 else 0.0, 5)
     card["selection"] = (f"best test accuracy of {len(runs)} seeds (the test set picks among the runs; "
                          "the mean +- std is the unselected figure)")
-    write_trained(proto, card, out_dir)
+    if jobs > 1:
+        card["parallel"] = f"{jobs} seeds at a time, {threads or 1} thread each"
+    write_trained(onnx.load_from_string(blob), card, out_dir)
     return card
 
 

@@ -49,9 +49,15 @@ def serve(models_dir: Path, *extra: str, env: dict[str, str] | None = None,
             err.close()
 
 
+# the trained digit models committed in models/ (each with its card); lenet5-1998's until it lands is absent
+COMMITTED = tuple(f"{n}{ext}" for n in ("lenet5", "lenet5-1998") for ext in (".onnx", ".card.json"))
+
+
 def copy_lenet(models_dir: Path) -> None:
-    """The committed, trained LeNet-5 and its card, into ``models_dir``."""
+    """The committed, trained digit models (LeNet-5, LeNet-5 1998 where committed) and their cards, into
+    ``models_dir``."""
     import shutil
 
-    for f in ("lenet5.onnx", "lenet5.card.json"):
-        shutil.copy(ROOT / "models" / f, models_dir / f)
+    for f in COMMITTED:
+        if (ROOT / "models" / f).exists():
+            shutil.copy(ROOT / "models" / f, models_dir / f)

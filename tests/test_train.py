@@ -1,0 +1,68 @@
+"""Training's pieces without training: the elastic field, the two augmentation strengths, the serif flags
+added to MNIST 1s, and reading a trained file's weights back for stage 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tests.conftest import ROOT
+
+torch = pytest.importorskip("torch")
+
+from app import nets  # noqa: E402
+from app.train import FULL_AUG, LIGHT_AUG, _augment, elastic_field, flag_ones, load_onnx_weights  # noqa: E402
+
+
+def test_elastic_field_scales_with_alpha() -> None:
+    g = torch.Generator().manual_seed(0)
+    f = elastic_field(64, 28, 28, g, alpha=torch.tensor([0.0] * 32 + [34.0] * 32))
+    assert f.shape == (64, 28, 28, 2)
+    assert float(f[:32].abs().max()) == 0.0
+    rms = float(f[32:].pow(2).mean().sqrt())
+    assert 0.5 < rms < 3.0, rms  # Simard's sigma 4, alpha 34: displacements of a pixel or two
+
+
+def test_light_augmentation_moves_digits_less() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(256, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0  # a bar
+
+    def moved(spec: dict[str, float]) -> float:
+        return float((_augment(x, g, spec=spec) - x).abs().mean())
+
+    assert moved(LIGHT_AUG) < moved(FULL_AUG)
+    still = dict(FULL_AUG, rotate=0.0, scale=0.0, shear=0.0, shift=0.0, elastic_p=0.0)
+    y = _augment(x, g, spec=still)
+    assert float((y - x).abs().max()) <= 1.0 and float((y > 0.5).float().sum()) > 0  # only pen width changes
+
+
+def test_flags_go_on_ones_only_top_left_of_the_stroke() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(40, 1, 28, 28)
+    x[:, :, 4:24, 13:15] = 1.0  # a plain vertical 1, top at row 4, columns 13-14
+    y = torch.tensor([1] * 20 + [7] * 20)
+    out = flag_ones(x, y, g, p=1.0)
+    added = out - x
+    assert float(added[20:].abs().max()) == 0.0  # not a 1: untouched
+    assert float(added.min()) >= 0.0  # ink is only added
+    for i in range(20):
+        rows, cols = (added[i, 0] > 0.3).nonzero(as_tuple=True)
+        assert len(rows), i
+        assert int(rows.max()) <= 4 + 8 and int(rows.min()) >= 3  # from the top down, at most 8 px
+        assert int(cols.max()) <= 14 and int(cols.min()) >= 13 - 8  # to the left
+    assert float(flag_ones(x, y, g, p=0.0).sub(x).abs().max()) == 0.0
+
+
+def test_stage2_reads_the_trained_weights_back() -> None:
+    from app.torch_ref import NetModule
+
+    path = ROOT / "models" / "lenet5.onnx"
+    m = NetModule(nets.get("lenet5")).load_weights(load_onnx_weights(path)).eval()
+    x = np.random.default_rng(0).normal(size=(4, 1, 32, 32)).astype(np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    prob = sess.run(["prob"], {"input": x})[0]
+    with torch.no_grad():
+        ours = torch.softmax(m(torch.from_numpy(x)), 1).numpy()
+    assert np.allclose(prob, ours, atol=1e-5)
