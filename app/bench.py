@@ -245,7 +245,8 @@ def report(r: dict[str, Any]) -> None:
         b = r["browser"]
         print(b["skipped"] if "skipped" in b else _table(b["pad"], [
             ("model", "model"), ("updates_per_s", "updates/s"), ("p50_ms", "p50"), ("p90_ms", "p90"),
-            ("roundtrip_p50_ms", "roundtrip p50"), ("paint_p50_ms", "paint p50"), ("max_in_flight", "max in flight"),
+            ("p95_ms", "p95"), ("roundtrip_p50_ms", "roundtrip p50"), ("paint_p50_ms", "paint p50"),
+            ("max_in_flight", "max in flight"),
             ("painted_before_up", "painted"), ("stroke_s", "stroke s")]))
     if "http" in r:
         for k in ("in_process", "vgg_maps", "cold", "memory"):

@@ -69,7 +69,8 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
     return {
         "model": model, "stroke_s": round((t1 - t0) / 1000, 2), "moves": n,
         "painted_before_up": len(before_up), "updates_per_s": round(len(before_up) / ((t1 - t0) / 1000), 1),
-        "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
+        "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p95_ms": pct(lat, 0.95),
+        "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
         "ws_frames_sent": frames.count("sent"), "max_in_flight": most, "prediction": prediction,
         **{f"{k}_p50_ms": pct(v, 0.5) for k, v in parts.items()},
     }

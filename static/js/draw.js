@@ -109,6 +109,7 @@ const live = new Live(
     unsureEl.hidden = true;
     statusEl.textContent = err.message;
   },
+  pad,
 );
 
 // sizes proportional to the real maps (the largest map of the answer sets the scale); optional one scale per layer

@@ -4,10 +4,12 @@
 // socket cannot be used. Each painted answer is a performance measure "pen-to-paint": from the oldest
 // pen movement it is the first to include, to the frame after it was painted; "pad-encode" (the drawing
 // to a request), "pad-roundtrip" (request sent to answer parsed) and "pad-paint" (answer to DOM) split it.
+// `state.dataset.live` is "busy" while a change of the drawing has no answer yet, "settled" once the
+// latest drawing's answer is shown (what scripts and tests wait for after the pen lifts).
 import { postJSON } from "./maps.js";
 
 export class Live {
-  constructor(body, onResult, onError) {
+  constructor(body, onResult, onError, state = document.body) {
     this.body = body; // () => the request body for the drawing as it is now
     this.onResult = onResult; // (answer, round-trip ms, the body it answers)
     this.onError = onError;
@@ -18,6 +20,7 @@ export class Live {
     this.stats = { sent: 0, painted: 0, maxInflight: 0, open: 0 };
     this.ws = null;
     this.queued = null;
+    this.state = state;
     this.connect();
   }
 
@@ -45,6 +48,7 @@ export class Live {
 
   // A pen movement (or any change of the drawing) at time t (performance.now() clock).
   request(t = performance.now()) {
+    this.state.dataset.live = "busy";
     if (this.pending === null || t < this.pending) this.pending = t;
     this.kick();
   }
@@ -53,6 +57,7 @@ export class Live {
   cancel() {
     this.gen++;
     this.pending = null;
+    this.state.dataset.live = "settled";
   }
 
   kick() {
@@ -103,5 +108,6 @@ export class Live {
       }
     }
     this.kick();
+    if (!this.inflight && this.pending === null) this.state.dataset.live = "settled";
   }
 }

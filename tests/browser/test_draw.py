@@ -11,6 +11,8 @@ pytestmark = pytest.mark.browser
 
 
 def _draw(page, digit: int, scale: float = 0.7) -> None:
+    """Draw the digit's strokes with the mouse, then wait for the answer to the whole drawing (the pad
+    predicts while the pen moves: earlier answers are for part of it)."""
     box = page.locator("#pad").bounding_box()
     size = box["width"] * scale
     ox = box["x"] + (box["width"] - size) / 2
@@ -22,6 +24,7 @@ def _draw(page, digit: int, scale: float = 0.7) -> None:
         for x, y in stroke[1:]:
             page.mouse.move(ox + x * size, oy + y * size, steps=2)
         page.mouse.up()
+    page.wait_for_function("() => document.getElementById('pad').dataset.live === 'settled'", timeout=10000)
 
 
 @pytest.mark.parametrize("digit", [0, 1, 2, 3, 4, 5, 7])
