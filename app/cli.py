@@ -159,8 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"training needs the train extra: pip install -e '.[train]' ({exc})", file=sys.stderr)
         return 2
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
-    if args.base is not None and (args.name != "lenet5" or not args.base.is_file()):
-        print(f"--from needs lenet5 and an existing trained lenet5 file, not {args.name} {args.base}", file=sys.stderr)
+    if args.base is not None and not args.base.is_file():
+        print(f"--from needs an existing trained {args.name} file: {args.base} is not one", file=sys.stderr)
         return 2
     card = train_seeds(args.name, _models_dir(args), seeds, epochs=args.epochs, base=args.base,
                        threads=args.threads, jobs=args.jobs)
@@ -289,8 +289,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--seeds", default=None, help="comma list, e.g. 0,1,2: one run per seed, one after the "
                     "other; the best is written, its card lists every run with mean and std")
     sp.add_argument("--from", dest="base", type=Path, default=None, metavar="FILE",
-                    help="lenet5 stage 2: start from this trained lenet5.onnx (copy it first: the result is written "
-                         "as models/lenet5.onnx) with lighter distortions, serif-flagged 1s and a moving average")
+                    help="stage 2: start from this trained file of the model (copy it first: the result is written "
+                         "as models/NAME.onnx) with lighter distortions, serif-flagged 1s and a moving average")
     sp.add_argument("--jobs", type=int, default=1, help="seeds trained at a time, each in its own process")
     sp.add_argument("--threads", type=int, default=None, help="torch threads per run (default 2; 1 with --jobs)")
     sp = add("import", cmd_import, "turn a torchvision-format checkpoint (.pth/.pt/.safetensors) into a trained model")

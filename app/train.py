@@ -172,6 +172,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     "lenet5-1998": {"lr": 2e-3, "wd": 0.0, "smoothing": 0.0,
                     "optimizer": "AdamW lr 2e-3 no weight decay, one-cycle (25% warm-up); loss: cross-entropy "
                                  "over the negated RBF distances (the paper's eq. 9 without its constant j)"},
+    "lenet5-1998-stage2": {"lr": 3e-4, "wd": 0.0, "smoothing": 0.0, "ema": 0.999, "flag_p": 0.3,
+                           "optimizer": "AdamW lr 3e-4 no weight decay, one-cycle (10% warm-up), cross-entropy over "
+                                        "the negated RBF distances; the written weights are the EMA (decay 0.999 "
+                                        "per step) of the trained ones"},
 }
 
 
@@ -203,13 +207,40 @@ def _init(model: Any, name: str) -> None:
             torch.nn.init.zeros_(m.bias)
 
 
-def load_onnx_weights(path: Path) -> dict[str, np.ndarray]:
-    """The named weights of a convscope-built ONNX file (its initializers, the derived constants left out)."""
+def load_onnx_weights(path: Path, name: str = "lenet5") -> dict[str, np.ndarray]:
+    """The named weights of a convscope-built ONNX file of ``name``, as the PyTorch reference holds them:
+    initializers as they are; a trainable subsampling's coefficients and a partial convolution's kernels
+    read back from the constants the builder made of them (a depthwise kernel of equal weights, a dense
+    kernel with zeros outside the connection table)."""
     import onnx
     from onnx import numpy_helper
 
+    from app.torch_ref import NetModule, _PartialConv
+
     m = onnx.load(str(path))
-    return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer if "/const_" not in t.name}
+    arrays = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    conv_by_bias = {n.input[2]: n for n in m.graph.node if n.op_type == "Conv" and len(n.input) > 2}
+    module = NetModule(nets.get(name))
+    out: dict[str, np.ndarray] = {}
+    for key, want in module.export_weights().items():
+        if key in arrays:
+            out[key] = arrays[key]
+            continue
+        prefix, _, kind = key.rpartition(".")
+        node = conv_by_bias.get(f"{prefix}.bias")
+        if node is None:
+            raise ValueError(f"{path.name}: no weight {key!r} and no convolution with bias {prefix}.bias")
+        dense = arrays[node.input[1]]
+        if kind == "coef":
+            out[key] = dense[:, 0, 0, 0].copy()
+        else:
+            pc = module.by_key[prefix]
+            if not isinstance(pc, _PartialConv):
+                raise ValueError(f"{path.name}: {key!r} is neither stored nor a partial convolution's")
+            out[key] = dense[pc.dst.numpy(), pc.src.numpy()].copy()
+        if out[key].shape != want.shape:
+            raise ValueError(f"{path.name}: {key!r} has shape {out[key].shape}, expected {want.shape}")
+    return out
 
 
 def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch: int = 128,
@@ -217,7 +248,8 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
                 threads: int | None = None) -> tuple[dict[str, Any], Any]:
     """Train ``name`` (lenet5 or lenet5-1998) on all 60,000 training images (MNIST's train + valid),
     evaluate on the 10,000 test images; with ``write``, save <name>.onnx and its card in ``out_dir``.
-    With ``base`` (a trained lenet5 file), stage 2: start from its weights with the lighter stage-2 recipe.
+    With ``base`` (a trained file of the same model), stage 2: start from its weights with the lighter
+    stage-2 recipe.
     Returns the card and the ONNX model."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
@@ -228,9 +260,7 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
     from app.onnx_build import build
     from app.torch_ref import NetModule
 
-    if base is not None and name != "lenet5":
-        raise ValueError("stage 2 (--from) is LeNet-5's recipe")
-    recipe = RECIPES["lenet5-stage2" if base is not None else name]
+    recipe = RECIPES[f"{name}-stage2" if base is not None else name]
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
@@ -241,7 +271,7 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
     net = nets.get(name)
     model = NetModule(net)
     if base is not None:
-        model.load_weights(load_onnx_weights(base))
+        model.load_weights(load_onnx_weights(base, name))
     else:
         _init(model, name)
     ema = [p.detach().clone() for p in model.parameters()] if recipe.get("ema") else None

@@ -66,3 +66,21 @@ def test_stage2_reads_the_trained_weights_back() -> None:
     with torch.no_grad():
         ours = torch.softmax(m(torch.from_numpy(x)), 1).numpy()
     assert np.allclose(prob, ours, atol=1e-5)
+
+
+def test_stage2_reads_the_1998_weights_back_from_the_built_constants(tmp_path) -> None:
+    """The builder turns S2/S4's coefficients and C3's 60 kernels into constants; they come back exactly."""
+    import onnx
+
+    from app.onnx_build import build
+    from app.torch_ref import NetModule
+    from app.train import _init
+
+    net = nets.get("lenet5-1998")
+    m = NetModule(net)
+    _init(m, "lenet5-1998")
+    w = m.export_weights()
+    onnx.save(build(net, w, "trained"), str(tmp_path / "x.onnx"))
+    back = load_onnx_weights(tmp_path / "x.onnx", "lenet5-1998")
+    assert sorted(back) == sorted(w) and {"S2.0.coef", "C3.0.weight"} <= set(back)
+    assert all(np.array_equal(back[k], w[k]) for k in w)
