@@ -33,11 +33,21 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
     report what was painted before the pen lifted, the pen-to-paint latencies and the most requests in flight."""
     frames: list[str] = []
 
+    sockets: list[str] = []
+
     def on_ws(ws: Any) -> None:
+        sockets.append(ws.url)
         ws.on("framesent", lambda _: frames.append("sent"))
         ws.on("framereceived", lambda _: frames.append("received"))
+        ws.on("close", lambda _: frames.append("close"))
+
+    def is_post(req: Any) -> bool:  # the pad's fallback while its socket (re)connects
+        return req.method == "POST" and req.url.endswith("/predict")
 
     page.on("websocket", on_ws)
+    page.on("request", lambda req: frames.append("post") if is_post(req) else None)
+    page.on("requestfinished", lambda req: frames.append("received") if is_post(req) else None)
+    page.on("requestfailed", lambda req: frames.append("received") if is_post(req) else None)
     page.goto(url + f"/draw?model={model}")
     page.wait_for_timeout(300)  # the socket opens
     box = page.locator("#pad").bounding_box()
@@ -60,10 +70,15 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
     parts = {k: page.evaluate("(k) => performance.getEntriesByName(k).map(m => m.duration)", f"pad-{k}")
              for k in ("encode", "roundtrip", "paint")}
     page.mouse.up()
-    page.wait_for_timeout(300)
+    page.wait_for_function("() => document.getElementById('pad').dataset.live === 'settled'", timeout=30000)
+    while True:  # the socket's frame events reach us asynchronously: count them once they stop coming
+        seen = len(frames)
+        page.wait_for_timeout(300)
+        if len(frames) == seen:
+            break
     open_, most = 0, 0
-    for f in frames:
-        open_ += 1 if f == "sent" else -1
+    for f in frames:  # a socket that closes takes its unanswered request with it
+        open_ = max(0, open_ - 1) if f == "close" else open_ + (1 if f in ("sent", "post") else -1)
         most = max(most, open_)
     lat = [d for _, d in before_up]
     return {
@@ -71,7 +86,8 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
         "painted_before_up": len(before_up), "updates_per_s": round(len(before_up) / ((t1 - t0) / 1000), 1),
         "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p95_ms": pct(lat, 0.95),
         "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
-        "ws_frames_sent": frames.count("sent"), "max_in_flight": most, "prediction": prediction,
+        "ws_frames_sent": frames.count("sent"), "posts": frames.count("post"), "max_in_flight": most,
+        "sockets": len(sockets), "prediction": prediction,
         **{f"{k}_p50_ms": pct(v, 0.5) for k, v in parts.items()},
     }
 

@@ -20,3 +20,5 @@ def draw(page: Any, digit: int, scale: float = 0.7) -> None:
         for x, y in stroke[1:]:
             page.mouse.move(ox + x * size, oy + y * size, steps=2)
         page.mouse.up()
+    # the pad predicts while the pen moves: wait for the answer to the whole drawing, not part of it
+    page.wait_for_function("() => document.getElementById('pad').dataset.live === 'settled'", timeout=15000)
