@@ -120,8 +120,8 @@ sharedBox.addEventListener("change", () => { if (lastRes) show(lastRes); });
 
 // "Not sure" (issue 11). LeNet-5 was trained with label smoothing, so even a clean digit tops out near 95%:
 // confidence alone cannot tell a letter from a digit. On MNIST's 10,000 test digits, "top probability below 80%
-// or entropy above 1 bit" flags 47 of the 61 errors and 1.5% of the right answers; the answers left are 99.86%
-// right (99.39% overall). Too little ink: strokes shorter in all than a tenth of the pad's side (a dot, a tap).
+// or entropy above 1 bit" flags 39 of the 49 errors and 1.6% of the right answers; the answers left are 99.90%
+// right (99.51% overall; scripts/unsure_rule.py). Too little ink: strokes shorter in all than a tenth of the pad's side (a dot, a tap).
 const UNSURE = { minProb: 0.8, maxBits: 1.0, minInk: 0.1 };
 const unsureEl = document.getElementById("unsure");
 
