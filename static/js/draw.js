@@ -145,10 +145,11 @@ function show(res) {
   lastRes = res;
   const top = res.top_k[0];
   const why = doubt(res);
-  prediction.textContent = why ? t("not sure") : top.label;
+  // the digit always leads (scripts read it); a doubted answer is greyed, marked "?" and said why
+  prediction.textContent = why ? `${top.label}?` : top.label;
   prediction.parentElement.classList.toggle("not-sure", Boolean(why));
   unsureEl.hidden = !why;
-  unsureEl.textContent = why || "";
+  unsureEl.replaceChildren(...(why ? [el("strong", {}, t("not sure")), " ", why] : []));
   seen.src = res.input.image;
   const probs = new Array(10).fill(0);
   for (const t of res.top_k) probs[t.index] = t.probability;
