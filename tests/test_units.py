@@ -25,7 +25,7 @@ SAMPLE = ROOT / "static" / "samples" / "chelsea.jpg"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("unit-models")
-    for f in ("lenet5.onnx", "lenet5.card.json"):
+    for f in ("lenet5.onnx", "lenet5.card.json", "lenet5-1998.onnx", "lenet5-1998.card.json"):
         shutil.copy(ROOT / "models" / f, d / f)
     return d
 
@@ -141,6 +141,31 @@ def test_lenet_unit_matches_onnxruntime(api, models: Path, layer: str) -> None:
         assert d["reads"] == ("input" if layer == "C1" else "S2")
         assert np.array_equal(np.array(d["patch"], np.float32), src[:, y:y + 5, xx:xx + 5])
     assert d["rf"]["box"] == ([h // 2, h // 3, h // 2 + 4, h // 3 + 4] if layer == "C1" else [10, 6, 23, 19])
+
+
+@pytest.mark.parametrize("layer", ["C1", "S2", "C3", "S4", "C5"])
+def test_lenet1998_unit_follows_its_squashing(api, layer: str) -> None:
+    """The 1998 net's layers end in 1.7159·tanh(2a/3) (× constant, tanh, × constant in its graph): the
+    panel's steps reproduce onnxruntime's output from the pre-activation; C3 reads Table I's maps only."""
+    from app.nets.lenet import c3_table
+
+    yx = 0 if layer == "C5" else 1  # C5 is 120x1x1
+    d = _unit(api, "lenet5-1998", {"pixels": _digit()}, layer, 3, yx, yx)
+    patch, kernel = np.array(d["patch"]), np.array(d["kernel"])
+    assert np.allclose(np.array(d["products"]), patch * kernel, rtol=1e-6, atol=1e-7)
+    assert d["pre_activation"] == pytest.approx(d["sum"] + d["bias"], abs=1e-9)
+    assert [s["op"] for s in d["steps"]] == ["Mul", "Tanh", "Mul"]
+    assert [s["factor"] for s in d["steps"] if s["op"] == "Mul"] == pytest.approx([2 / 3, 1.7159], abs=1e-6)
+    v = d["pre_activation"]
+    for s in d["steps"]:
+        v = v * s["factor"] if s["op"] == "Mul" else float(np.tanh(v))
+        assert s["value"] == pytest.approx(v, abs=1e-5)
+    assert d["value"] == d["output"] and v == pytest.approx(d["output"], abs=1e-5)
+    if layer == "C3":  # map 3 sees S2 maps (3, 4, 5): the others' kernel slices are zero
+        seen = c3_table()[3]
+        assert [bool(np.any(kernel[i])) for i in range(6)] == [i in seen for i in range(6)]
+    k = api.get("/api/models/lenet5-1998/kernels", params={"layer": layer})
+    assert k.status_code == 200, k.text
 
 
 def _relu_tensor(path: Path, stage: str) -> str:

@@ -1,7 +1,8 @@
 """Find one layer's computation in the ONNX graph a session runs, and read its weights exactly.
 
 A layer is located from the tensor the session exposes for it, walking back through the ops
-that follow a convolution (LRN, Relu, BatchNormalization) to the Conv itself, or to a lone
+that follow a convolution (LRN, Relu, BatchNormalization; the 1998 LeNet's constant Mul, Tanh,
+Mul) to the Conv itself, or to a lone
 MaxPool. Weights come from the graph's initializers (external data included), so they are
 bit for bit what onnxruntime loaded.
 """
@@ -19,7 +20,7 @@ from onnx import helper, numpy_helper
 
 from app.errors import bad_input
 
-AFTER_CONV = ("Relu", "BatchNormalization", "LRN")
+AFTER_CONV = ("Relu", "BatchNormalization", "LRN", "Tanh", "Mul")  # Mul by a scalar constant: the 1998 squashing
 SMALL = 1 << 18  # initializers kept in memory up to this many values
 
 
@@ -60,11 +61,18 @@ class Graph:
                 self._arrays[name] = a
         return a
 
+    def _elementwise(self, node: onnx.NodeProto) -> bool:
+        """A Mul counts as part of a layer only when it scales by one constant (1.7159·tanh(2x/3))."""
+        if node.op_type != "Mul":
+            return True
+        k = self.inits.get(node.input[1]) if len(node.input) == 2 else None
+        return k is not None and int(np.prod(k.dims)) == 1
+
     def locate(self, tensor: str, exposed: set[str], layer: str) -> Located:
         """The computation behind exposed ``tensor``; 422 saying why when it is not one we can show."""
         node = self.producer.get(tensor)
         after: list[onnx.NodeProto] = []
-        while node is not None and node.op_type in AFTER_CONV and len(after) < 3:
+        while node is not None and node.op_type in AFTER_CONV and len(after) < 4 and self._elementwise(node):
             after.insert(0, node)
             node = self.producer.get(node.input[0])
         if node is None or node.op_type not in ("Conv", "MaxPool") or (node.op_type == "MaxPool" and after):

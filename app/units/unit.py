@@ -1,7 +1,8 @@
 """The arithmetic of one activation, in NumPy, from the tensor the layer reads in the same onnxruntime run.
 
 A convolution unit: the patch it reads (its group's input channels only; padding as zeros), its
-kernel, the products, their sum, the bias, the pre-activation and what follows (ReLU, LRN).
+kernel, the products, their sum, the bias, the pre-activation and what follows (ReLU, LRN, or the
+1998 LeNet's squashing: × a constant, tanh, × a constant).
 Batch norm after a convolution is folded into the kernel and the bias in float32 the way
 onnxruntime's Conv+BatchNormalization fusion does it, and the panel says so. A max-pool unit:
 its window (padding as null) and the element that won.
@@ -111,6 +112,13 @@ def conv_unit(g: Graph, loc: Located, x: np.ndarray, out: np.ndarray, c: int, y:
             step = _lrn(node, current, c, cout)
             steps.append(step)
             current = {c: step["value"]}
+        elif node.op_type == "Mul":  # a scalar constant (the 1998 LeNet's scaled tanh: 1.7159·tanh(2x/3))
+            k = float(g.array(node.input[1]).reshape(()))
+            current = {j: float(np.float32(v) * np.float32(k)) for j, v in current.items()}
+            steps.append({"op": "Mul", "factor": k, "value": current[c]})
+        elif node.op_type == "Tanh":
+            current = {j: float(np.tanh(np.float32(v))) for j, v in current.items()}
+            steps.append({"op": "Tanh", "value": current[c]})
     output = float(out[c, y, xx])
     # the value after the ReLU: the exposed output itself unless more ops (LRN) follow the ReLU
     from_numpy = relu_value is not None and steps[-1]["op"] != "Relu"

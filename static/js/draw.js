@@ -175,8 +175,4 @@ function show(res) {
 }
 
 redraw();
-// the kernels view (app/units) reads conv layers that end in the convolution or a ReLU / BN after it; the 1998
-// LeNet-5's scaled-tanh layers are not among them (its API answers 422), so that model's pad shows none
-fetch(`/api/models/${encodeURIComponent(model)}`).then((r) => r.json()).then((m) => {
-  if (!m.layers.some((l) => l.kind === "conv" && l.ops.includes("Tanh"))) kernelsView(document.getElementById("kernels"), m);
-});
+fetch(`/api/models/${encodeURIComponent(model)}`).then((r) => r.json()).then((m) => kernelsView(document.getElementById("kernels"), m));

@@ -54,8 +54,13 @@ function conv(host, d, s) {
   parts.push(
     eq(t("sum of all products"), " = ", el("b", { class: "v-sum" }, num(d.sum))),
     eq("+ ", t("bias"), " ", el("b", { class: "v-bias" }, num(d.bias)), " = ", t("pre-activation"), " ", el("b", { class: "v-pre" }, num(d.pre_activation))));
+  let prev = d.pre_activation;
   for (const st of d.steps) {
     if (st.op === "Relu") parts.push(eq("ReLU: max(0, ", num(d.pre_activation), ") = ", el("b", { class: "v-value" }, num(st.value))));
+    // the 1998 LeNet-5's squashing 1.7159·tanh(2a/3), as its graph runs it: × constant, tanh, × constant
+    if (st.op === "Mul") parts.push(eq(num(prev), " × ", num(st.factor), " = ", el("b", { class: "v-step" }, num(st.value))));
+    if (st.op === "Tanh") parts.push(eq("tanh(", num(prev), ") = ", el("b", { class: "v-step" }, num(st.value))));
+    prev = st.value;
     if (st.op === "LRN") {
       parts.push(eq(t("LRN over channels {lo}…{hi}", { lo: st.channels[0], hi: st.channels[1] }),
         `: v / (${st.bias} + ${st.alpha}/${st.size} · ${num(st.square_sum)})^${st.beta} = `,

@@ -180,3 +180,20 @@ def test_unit_panel_and_kernels_speak_the_page_language(server: str, page) -> No
         else:  # the same check finds the English
             assert "close the unit panel" in left and "blue negative, red positive" in left
     assert page.console_errors == []
+
+
+def test_pad_1998_panel_shows_the_squashing_and_its_kernels(server: str, page) -> None:
+    """The 1998 LeNet-5's C3 ends in 1.7159·tanh(2a/3): the panel walks × 2/3, tanh, × 1.7159 to the
+    map's value (the API's), and the pad offers its kernels view."""
+    page.goto(server + "/draw?model=lenet5-1998")
+    draw(page, 3)
+    _click_cell(page, "section[data-layer='C3'] canvas.map >> nth=3", 4.5 / 10, 4.5 / 10)  # cell (4, 4)
+    page.wait_for_selector("#unit-panel .v-output", timeout=15000)
+    image = page.evaluate("document.getElementById('pad').toDataURL('image/png')")
+    want = _api(server, "/api/models/lenet5-1998/unit", {"image": image, "layer": "C3", "channel": 3, "y": 4, "x": 4})
+    steps = page.eval_on_selector_all("#unit-panel .v-step", "bs => bs.map(b => b.textContent)")
+    assert steps == [page.evaluate(FMT, s["value"]) for s in want["steps"]] and len(steps) == 3
+    assert steps[-1] == page.text_content("#unit-panel .v-output")
+    assert page.locator("#unit-panel .chan-row").count() == 6  # C3 map 3 reads three S2 maps; the others' kernels are 0
+    assert page.locator("#kernels").text_content()
+    assert page.console_errors == []
