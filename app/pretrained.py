@@ -31,8 +31,8 @@ def loopback_host(host: str) -> bool:
 
 
 ENABLE = N_("Downloads are off on this server (it is not bound to loopback, or was started with "
-            "--no-allow-downloads). Restart it with `convscope serve --allow-downloads` (or "
-            "CONVSCOPE_ALLOW_DOWNLOADS=1), or run `convscope download {name}` where it runs.")
+            "--no-allow-downloads). Restart it with \"convscope serve --allow-downloads\" (or "
+            "CONVSCOPE_ALLOW_DOWNLOADS=1), or run \"convscope download {name}\" where it runs.")
 
 
 @dataclass
