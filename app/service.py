@@ -97,17 +97,21 @@ class Service:
         if req.pixels is not None:
             raise bad_input(f"{info.name} takes photos, not a 28x28 pixel array; send an image "
                             "(multipart field 'image' or JSON 'image' as a data URL)")
+        x, seen = self.photo_input(info, req.image or b"")
+        return x, {"shape": list(x.shape[1:]), "image": pre.data_url(seen, "JPEG")}
+
+    def photo_input(self, info: ModelInfo, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """An image file -> the photo model's (1, C, H, W) input and what the network saw, (C, H, W) RGB in [0, 1]."""
         if any(d is None for d in info.input_shape):
             raise bad_input(f"{info.name} has an input of unknown size {info.input_shape}; it cannot be run")
         side = max(int(d or 0) for d in info.input_shape[1:])
-        img = pre.open_image(req.image or b"", self.settings.max_image_pixels, max(256, round(side / 0.875) + 1))
+        img = pre.open_image(data, self.settings.max_image_pixels, max(256, round(side / 0.875) + 1))
         x = pre.photo(img, [int(d) for d in info.input_shape], info.mean, info.std,  # type: ignore[misc]
                       info.pixel_range, info.bgr)
         m = np.asarray(info.mean, np.float32).reshape(-1, 1, 1)
         s = np.asarray(info.std, np.float32).reshape(-1, 1, 1)
         seen = np.clip((x[0] * s + m) / info.pixel_range, 0, 1)
-        seen = seen[::-1] if info.bgr and seen.shape[0] == 3 else seen
-        return x, {"shape": list(x.shape[1:]), "image": pre.data_url(seen, "JPEG")}
+        return x, (seen[::-1] if info.bgr and seen.shape[0] == 3 else seen)
 
     async def predict(self, req: PredictInput) -> dict[str, Any]:
         """Preprocess, run and summarise one input; every step inside an admission slot and on a

@@ -323,5 +323,45 @@ def test_examples_bad_requests(api) -> None:
     assert r.status_code == 422 and "C1, C3, C5" in r.json()["error"]["message"]
     r = api.get("/api/models/lenet5/examples", params={"layer": "C1", "channel": 9})
     assert r.status_code == 422 and "0..5" in r.json()["error"]["message"]
-    r = api.get("/api/models/resnet18/examples", params={"layer": "conv1", "channel": 0})
-    assert r.status_code == 422 and "photos" in r.json()["error"]["message"]
+    r = api.get("/api/models/resnet18/examples", params={"layer": "conv1", "channel": 0})  # seeded: no photo examples
+    assert r.status_code == 422 and "random weights" in r.json()["error"]["message"]
+
+
+# ---- what excites a channel of a photo model: over the bundled sample photos, trained or imported weights only
+
+def test_photo_examples_need_trained_weights_and_match_onnxruntime(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from app import nets
+    from app.config import Settings
+    from app.main import create_app
+    from app.registry import write_model
+    from app.service import Service
+    from app.units.photo_examples import samples
+    from app.weights import HeWeights
+
+    net = nets.get("resnet18")
+    write_model(net, HeWeights(net, 3), tmp_path, "imported", {"checkpoint": "x.pth"})  # as the importer writes it
+    settings = Settings.from_env(models_dir=tmp_path)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        r = c.get("/api/models/resnet18/examples", params={"layer": "conv1", "channel": 5})
+        assert r.status_code == 200, r.text
+        got = r.json()
+        r = c.get("/api/models/vgg11/examples", params={"layer": "conv1_1", "channel": 0})  # seeded: refused
+        assert r.status_code == 422 and "random weights" in r.json()["error"]["message"]
+        r = c.get("/api/models/resnet18/examples", params={"layer": "conv1", "channel": 64})
+        assert r.status_code == 422 and "0..63" in r.json()["error"]["message"]
+    # second path: onnxruntime on each sample as /predict prepares it, every position of channel 5 ranked
+    info = Service(settings).registry.info("resnet18")
+    sess = _session(tmp_path / "resnet18.onnx", ["conv1"])
+    svc = Service(settings)
+    acts = [sess.run(["conv1"], {info.input_name: svc.photo_input(info, (SAMPLE.parent / f).read_bytes())[0]})[0][0, 5]
+            for f in samples()]
+    flat = np.concatenate([a.ravel() for a in acts])
+    best = np.sort(flat)[::-1][:9]
+    assert [e["value"] for e in got] == pytest.approx(best.tolist(), rel=1e-5)
+    for e in got:
+        assert "mnist_index" not in e and e["sample"] in samples()
+        assert acts[samples().index(e["sample"])][e["y"], e["x"]] == pytest.approx(e["value"], rel=1e-5)
+        assert e["box"][2] - e["box"][0] + 1 == 7  # conv1's field, 7x7, shown as an RGB crop
+        assert e["crop"].startswith("data:image/png;base64,")

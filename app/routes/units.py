@@ -52,8 +52,9 @@ class Kernels(BaseModel):
 
 
 class Example(BaseModel):
-    mnist_index: int
-    label: int
+    mnist_index: int | None = Field(None, description="digit models: the MNIST test image")
+    label: int | None = Field(None, description="digit models: its digit")
+    sample: str | None = Field(None, description="photo models: the bundled sample photo (static/samples/)")
     y: int
     x: int
     value: float
@@ -109,7 +110,9 @@ def _examples(request: Request) -> Examples:
 
 
 @router.get("/api/models/{name}/examples", response_model=list[Example], responses=ERRORS,
-            summary="The nine MNIST test images that drive a channel highest (digit models)")
+            response_model_exclude_none=True,
+            summary="The nine inputs that drive a channel highest: MNIST test images (digit models) or places in "
+                    "the bundled sample photos (photo models with trained or imported weights)")
 async def examples(name: str, request: Request, service: ServiceDep, layer: str = Query(...),
                    channel: int = Query(...)) -> list[dict[str, Any]]:
     return await _examples(request).get(service, name, layer, channel)

@@ -1,5 +1,6 @@
 """What excites a channel: for a digit model's conv layers, the nine MNIST test images that drive each
-channel highest, computed once over the 10,000 test images with onnxruntime and cached beside the model."""
+channel highest, computed once over the 10,000 test images with onnxruntime and cached beside the model
+(photo models: app/units/photo_examples.py, over the bundled sample photos)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,9 @@ class Examples:
         self.tables: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.progress: dict[str, dict[str, Any]] = {}
+        from app.units.photo_examples import PhotoExamples  # it reuses this module's crop helpers
+
+        self.photos = PhotoExamples()
 
     @staticmethod
     def _key(path: Path) -> str:
@@ -185,8 +189,6 @@ class Examples:
     async def get(self, service: Service, name: str, layer: str, channel: int) -> list[dict[str, Any]]:
         info = service.registry.info(name)
         _, item = rfmod.find_layer(info, layer)
-        if info.input_kind != "digit":
-            raise bad_input(f"dataset examples are computed over MNIST for digit models; {info.name} takes photos")
         layers = conv_layers(info)
         if layer not in layers:
             raise bad_input(f"dataset examples exist for {info.name}'s convolution layers "
@@ -194,6 +196,8 @@ class Examples:
         c = int(item.output_shape[0])  # type: ignore[index]
         if not 0 <= channel < c:
             raise bad_input(f"channel={channel} is outside 0..{c - 1} ({layer} has {c} channels)")
+        if info.input_kind != "digit":  # photo models: over the bundled sample photos, trained weights only
+            return await self.photos.get(service, info, item, layer, channel)
         info, t = await self.table(service, name)
         rf = item.receptive_field or {}
         row = {int(j): k for k, j in enumerate(t["images/index"])}

@@ -146,7 +146,8 @@ export function createUnits({ modelName }) {
       } else {
         fill(host, el("p", { class: "note" }, unit.reason.message));
       }
-      if (model.input_kind === "digit" && s.kind === "conv" && withRf) renderExamples(panel.querySelector(".unit-examples"), api, s);
+      const photos = model.input_kind !== "digit" && model.weights !== "untrained"; // random weights: noise, not shown
+      if ((model.input_kind === "digit" || photos) && s.kind === "conv" && withRf) renderExamples(panel.querySelector(".unit-examples"), api, s, photos);
     } finally {
       busy = false;
       if (again !== null) { const rf = again; again = null; load(rf); }

@@ -90,7 +90,8 @@ export function renderArithmetic(host, d, s) {
   (d.kind === "pool" ? pool : conv)(host, d, s);
 }
 
-export async function renderExamples(host, api, s) {
+export async function renderExamples(host, api, s, photos = false) {
+  if (photos) return renderPhotoExamples(host, api, s);
   const q = `layer=${encodeURIComponent(s.layer)}&channel=${s.channel}`;
   const bar = el("progress", { max: 10000, value: 0, "aria-label": t("computing over the MNIST test set") });
   const status = el("span", { class: "note" }, " ", t("computing once over the 10,000 MNIST test images…"));
@@ -118,6 +119,24 @@ export async function renderExamples(host, api, s) {
         el("figcaption", {}, `#${e.mnist_index} (${e.label}): ${fmt(e.value)}`)))));
   } catch (err) {
     done = true;
+    fill(host, el("p", { class: "note" }, err.message));
+  }
+}
+
+// Photo models with trained or imported weights: the nine strongest units of the channel over the bundled
+// sample photos (app/units/photo_examples.py), each as its receptive-field crop.
+async function renderPhotoExamples(host, api, s) {
+  const head = t("What excites {layer} channel {c} most: the nine strongest places in the sample photos (their receptive-field crops), highest first", { layer: s.layer, c: s.channel });
+  fill(host, el("h5", {}, head), el("p", { class: "note" }, t("running the sample photos…")));
+  try {
+    const res = await fetch(`${api}/examples?layer=${encodeURIComponent(s.layer)}&channel=${s.channel}`);
+    const data = await res.json();
+    if (!res.ok) { fill(host, el("p", { class: "note" }, data.error ? data.error.message : `HTTP ${res.status}`)); return; }
+    fill(host, el("h5", {}, head),
+      el("div", { class: "examples" }, data.map((e) => el("figure", { class: "example", dataset: { sample: e.sample } },
+        el("img", { src: e.crop, alt: t("{sample} at row {y}, column {x}", { sample: e.sample, y: e.y, x: e.x }), width: 56, height: 56 }),
+        el("figcaption", {}, `${e.sample} (${e.y}, ${e.x}): ${fmt(e.value)}`)))));
+  } catch (err) {
     fill(host, el("p", { class: "note" }, err.message));
   }
 }

@@ -197,3 +197,28 @@ def test_pad_1998_panel_shows_the_squashing_and_its_kernels(server: str, page) -
     assert page.locator("#unit-panel .chan-row").count() == 6  # C3 map 3 reads three S2 maps; the others' kernels are 0
     assert page.locator("#kernels").text_content()
     assert page.console_errors == []
+
+
+def test_photo_model_with_imported_weights_shows_what_excites_a_channel(tmp_path: Path, page) -> None:
+    """ResNet-18 with imported weights: clicking a conv1 cell lists the nine strongest places of that channel
+    in the sample photos, as the API gives them (seeded models show none: their crops would be noise)."""
+    from app import nets
+    from app.registry import write_model
+    from app.weights import HeWeights
+    from tests.helpers.pages import run_sample
+    from tests.helpers.server import copy_lenet, serve
+
+    copy_lenet(tmp_path)
+    net = nets.get("resnet18")
+    write_model(net, HeWeights(net, 3), tmp_path, "imported", {"checkpoint": "x.pth"})
+    with serve(tmp_path, "--log-level", "warning") as url:
+        page.goto(url + "/models/resnet18")
+        run_sample(page)
+        page.locator("section[data-layer='conv1']").scroll_into_view_if_needed()
+        page.wait_for_selector("section[data-layer='conv1'] canvas.map")
+        _click_cell(page, "section[data-layer='conv1'] canvas.map >> nth=2", 0.5, 0.5)
+        page.wait_for_selector("#unit-panel .unit-examples figure.example", timeout=60000)
+        got = page.eval_on_selector_all("#unit-panel .example", "fs => fs.map(f => f.dataset.sample)")
+        want = _api(url, "/api/models/resnet18/examples?layer=conv1&channel=2")
+        assert got == [e["sample"] for e in want] and len(got) == 9
+        assert page.console_errors == []
