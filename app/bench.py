@@ -244,7 +244,8 @@ def report(r: dict[str, Any]) -> None:
         print("\n== browser (the pad in Chromium over WS /ws/predict: pen movement -> prediction painted, ms)")
         b = r["browser"]
         print(b["skipped"] if "skipped" in b else _table(b["pad"], [
-            ("model", "model"), ("updates_per_s", "updates/s"), ("p50_ms", "p50"), ("p90_ms", "p90"),
+            ("model", "model"), ("pen", "pen"), ("moves", "moves"), ("updates_per_s", "updates/s"),
+            ("p50_ms", "p50"), ("p90_ms", "p90"),
             ("p95_ms", "p95"), ("roundtrip_p50_ms", "roundtrip p50"), ("paint_p50_ms", "paint p50"),
             ("max_in_flight", "max in flight"),
             ("painted_before_up", "painted"), ("stroke_s", "stroke s")]))

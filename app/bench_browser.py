@@ -28,9 +28,32 @@ def pct(xs: list[float], q: float) -> float | None:
     return round(s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))], 2)
 
 
-def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float = 60.0) -> dict[str, Any]:
+# The in-page pen: pointer events dispatched on #pad by a timer at `hz`, the same figure of eight. Playwright's
+# mouse waits for a DevTools round trip per movement, which held its pen to ~18 movements/s here.
+_PAGE_PEN = """async ([seconds, hz]) => {
+  const pad = document.getElementById('pad'), r = pad.getBoundingClientRect(), n = Math.round(seconds * hz);
+  const at = (i) => { const a = 2 * Math.PI * i / n;
+    return { clientX: r.left + r.width / 2 + r.width * 0.3 * Math.sin(2 * a) / 2,
+             clientY: r.top + r.height / 2 - r.height * 0.3 * Math.cos(a) }; };
+  const fire = (type, i) => pad.dispatchEvent(new PointerEvent(type,
+    { ...at(i), pointerId: 1, pointerType: 'mouse', buttons: 1, bubbles: true, isPrimary: true }));
+  fire('pointerdown', 0);
+  const t0 = performance.now();
+  for (let i = 1; i <= n; i++) {
+    fire('pointermove', i);
+    const wait = t0 + i * 1000 / hz - performance.now();
+    await new Promise((ok) => setTimeout(ok, Math.max(0, wait)));
+  }
+  return [t0, performance.now()];
+}"""
+
+
+def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float = 60.0,
+                pen: str = "mouse") -> dict[str, Any]:
     """On an open /draw page: draw one continuous stroke for ``seconds`` at ``hz`` movements per second and
-    report what was painted before the pen lifted, the pen-to-paint latencies and the most requests in flight."""
+    report what was painted before the pen lifted, the pen-to-paint latencies and the most requests in flight.
+    ``pen``: "mouse" (Playwright's mouse, through the browser's input path) or "page" (pointer events
+    dispatched in the page by a timer, at the full rate)."""
     frames: list[str] = []
 
     sockets: list[str] = []
@@ -53,23 +76,30 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
     box = page.locator("#pad").bounding_box()
     cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.3
     n = int(seconds * hz)
-    page.mouse.move(cx, cy - r)
-    page.mouse.down()
-    t0 = page.evaluate("performance.now()")
-    start = time.perf_counter()
-    for i in range(1, n + 1):  # a figure of eight, paced to the wall clock
-        a = 2 * math.pi * i / n
-        page.mouse.move(cx + r * math.sin(2 * a) / 2, cy - r * math.cos(a))
-        wait = start + i / hz - time.perf_counter()
-        if wait > 0:
-            time.sleep(wait)
-    t1 = page.evaluate("performance.now()")
+    if pen == "page":
+        t0, t1 = page.evaluate(_PAGE_PEN, [seconds, hz])
+    else:
+        page.mouse.move(cx, cy - r)
+        page.mouse.down()
+        t0 = page.evaluate("performance.now()")
+        start = time.perf_counter()
+        for i in range(1, n + 1):  # a figure of eight, paced to the wall clock
+            a = 2 * math.pi * i / n
+            page.mouse.move(cx + r * math.sin(2 * a) / 2, cy - r * math.cos(a))
+            wait = start + i / hz - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        t1 = page.evaluate("performance.now()")
     before_up = page.evaluate("""(t1) => performance.getEntriesByName('pen-to-paint')
         .filter(m => m.startTime + m.duration <= t1).map(m => [m.startTime, m.duration])""", t1)
     prediction = page.text_content("#prediction") or ""
     parts = {k: page.evaluate("(k) => performance.getEntriesByName(k).map(m => m.duration)", f"pad-{k}")
              for k in ("encode", "roundtrip", "paint")}
-    page.mouse.up()
+    if pen == "page":
+        page.eval_on_selector("#pad", "p => p.dispatchEvent(new PointerEvent('pointerup', "
+                              "{pointerId: 1, pointerType: 'mouse', bubbles: true, isPrimary: true}))")
+    else:
+        page.mouse.up()
     page.wait_for_function("() => document.getElementById('pad').dataset.live === 'settled'", timeout=30000)
     while True:  # the socket's frame events reach us asynchronously: count them once they stop coming
         seen = len(frames)
@@ -82,7 +112,7 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
         most = max(most, open_)
     lat = [d for _, d in before_up]
     return {
-        "model": model, "stroke_s": round((t1 - t0) / 1000, 2), "moves": n,
+        "model": model, "pen": pen, "stroke_s": round((t1 - t0) / 1000, 2), "moves": n,
         "painted_before_up": len(before_up), "updates_per_s": round(len(before_up) / ((t1 - t0) / 1000), 1),
         "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p95_ms": pct(lat, 0.95),
         "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
@@ -113,11 +143,12 @@ def run(models: tuple[str, ...] = ("lenet5", "lenet5-1998"), seconds: float = 3.
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for model in models:
-                for warm in (True, False):  # a short warm-up stroke first (first paints, JIT), then measured
-                    page = browser.new_page(viewport={"width": 1200, "height": 900})
-                    row = draw_stroke(page, url, model, min(1.0, seconds) if warm else seconds)
-                    page.close()
-                rows.append(row)
+                for pen in ("mouse", "page"):
+                    for warm in (True, False):  # a short warm-up stroke first (first paints, JIT), then measured
+                        page = browser.new_page(viewport={"width": 1200, "height": 900})
+                        row = draw_stroke(page, url, model, min(1.0, seconds) if warm else seconds, pen=pen)
+                        page.close()
+                    rows.append(row)
             browser.close()
     finally:
         proc.terminate()
