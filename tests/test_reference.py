@@ -14,31 +14,18 @@ from app.analysis import analyse
 from app.nets.spec import LRN
 from app.onnx_build import PROB, build, pre_lrn, read_metadata
 from app.weights import he_init
+from tests.helpers.gradcam_ref import busy_weights
 
 pytestmark = pytest.mark.slow  # ~2 min: every model built and run twice
 torch = pytest.importorskip("torch")
 from app.torch_ref import NetModule  # noqa: E402
 
 
-def _random_weights(net: nets.Net, seed: int) -> dict[str, np.ndarray]:
-    """He weights plus non-trivial biases and batch-norm statistics, so every tensor matters."""
-    w = he_init(net, seed)
-    rng = np.random.default_rng(seed + 1)
-    for k, v in w.items():
-        if k.endswith("running_var"):
-            w[k] = rng.uniform(0.5, 2.0, v.shape).astype(np.float32)
-        elif k.endswith(("bias", "running_mean")):
-            w[k] = rng.normal(0, 0.1, v.shape).astype(np.float32)
-        elif v.ndim == 1:  # BN gamma
-            w[k] = rng.uniform(0.5, 1.5, v.shape).astype(np.float32) * v
-    return w
-
-
 @pytest.mark.parametrize("name", nets.BUILTIN_NAMES)
 def test_onnx_matches_pytorch_and_the_layer_table(name: str) -> None:
     torch.set_num_threads(2)
     net = nets.get(name)
-    weights = _random_weights(net, seed=7)
+    weights = busy_weights(net, seed=7)
     model = build(net, weights)
     meta = read_metadata(model)
     assert meta and meta["name"] == name and len(meta["layers"]) == len(net.stages)

@@ -5,32 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import canvas_painted
-from tests.drawn_digits import TEMPLATES
+from tests.helpers.pad import draw
 
 pytestmark = pytest.mark.browser
-
-
-def _draw(page, digit: int, scale: float = 0.7) -> None:
-    """Draw the digit's strokes with the mouse, then wait for the answer to the whole drawing (the pad
-    predicts while the pen moves: earlier answers are for part of it)."""
-    box = page.locator("#pad").bounding_box()
-    size = box["width"] * scale
-    ox = box["x"] + (box["width"] - size) / 2
-    oy = box["y"] + (box["height"] - size) / 2
-    for stroke in TEMPLATES[digit]:
-        x, y = stroke[0]
-        page.mouse.move(ox + x * size, oy + y * size)
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(ox + x * size, oy + y * size, steps=2)
-        page.mouse.up()
-    page.wait_for_function("() => document.getElementById('pad').dataset.live === 'settled'", timeout=10000)
 
 
 @pytest.mark.parametrize("digit", [0, 1, 2, 3, 4, 5, 7])
 def test_draw_digit_is_recognised(server: str, page, digit: int) -> None:
     page.goto(server + "/draw")
-    _draw(page, digit)
+    draw(page, digit)
     # the final answer: the highest bar is the digit (an answer from half a drawing may say otherwise)
     page.wait_for_function("d => document.getElementById('bar-' + d).classList.contains('best')", arg=digit,
                            timeout=10000)
@@ -51,7 +34,7 @@ def test_draw_digit_is_recognised(server: str, page, digit: int) -> None:
 
 def test_clear_and_blank(server: str, page) -> None:
     page.goto(server + "/draw")
-    _draw(page, 1)
+    draw(page, 1)
     page.wait_for_function("() => document.getElementById('prediction').textContent.length > 0", timeout=10000)
     page.click("#clear")
     assert page.text_content("#prediction") == ""

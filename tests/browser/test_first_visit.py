@@ -104,7 +104,7 @@ def test_placeholders_then_an_invalid_upload_clears_the_maps(server: str, page, 
 
 
 def test_pad_says_not_sure_for_a_dot_and_reads_a_three(server: str, page) -> None:
-    from tests.helpers.pages import draw_digit
+    from tests.helpers.pad import draw
 
     page.goto(server + "/draw")
     box = page.locator("#pad").bounding_box()
@@ -114,7 +114,7 @@ def test_pad_says_not_sure_for_a_dot_and_reads_a_three(server: str, page) -> Non
     assert said[:1].isdigit() and said.endswith("?"), said  # the digit leads, doubted
     assert "not sure" in page.locator("#unsure").text_content() and "ink" in page.locator("#unsure").text_content()
     page.click("#clear")
-    draw_digit(page, 3)
+    draw(page, 3)
     page.wait_for_function("() => document.getElementById('prediction').textContent === '3'", timeout=30000)
     assert page.locator("#unsure").is_hidden()
     assert page.console_errors == []

@@ -5,27 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.drawn_digits import TEMPLATES
+from tests.helpers.pad import draw
 
 # path -> what a user does there once it has loaded (None: nothing to run)
 Action = Callable[..., None] | None
 
 
-def draw_digit(page, digit: int = 3, scale: float = 0.7) -> None:
-    box = page.locator("#pad").bounding_box()
-    size = box["width"] * scale
-    ox, oy = box["x"] + (box["width"] - size) / 2, box["y"] + (box["height"] - size) / 2
-    for stroke in TEMPLATES[digit]:
-        x, y = stroke[0]
-        page.mouse.move(ox + x * size, oy + y * size)
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(ox + x * size, oy + y * size, steps=2)
-        page.mouse.up()
-
-
 def run_draw(page) -> None:
-    draw_digit(page)
+    draw(page, 3)
     page.wait_for_function("() => document.querySelectorAll('#layers canvas.map').length > 0", timeout=30000)
 
 
