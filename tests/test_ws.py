@@ -72,6 +72,31 @@ def test_ws_newest_wins_while_busy(client, monkeypatch) -> None:
     assert len(first["top_k"]) == 1 and len(second["top_k"]) == 3
 
 
+def test_ws_holds_one_waiting_message_at_most(client, monkeypatch) -> None:
+    """A client sending far faster than the model answers: one answer for the running message, one for the
+    newest; nothing in between was kept (the next answer is for the next message)."""
+    service = client.app.state.service
+    real = service.predict
+
+    async def slow(req):
+        import asyncio
+
+        await asyncio.sleep(0.3)
+        return await real(req)
+
+    monkeypatch.setattr(service, "predict", slow)
+    with client.websocket_connect("/ws/predict") as ws:
+        ws.send_text(json.dumps({**digit_body("lenet5"), "top_k": 1, "activations": "none"}))
+        time.sleep(0.05)
+        for _ in range(100):
+            ws.send_text(json.dumps({**digit_body("lenet5"), "top_k": 2, "activations": "none"}))
+        ws.send_text(json.dumps({**digit_body("lenet5"), "top_k": 3, "activations": "none"}))
+        assert len(ws.receive_json()["top_k"]) == 1
+        assert len(ws.receive_json()["top_k"]) == 3
+        ws.send_text(json.dumps({**digit_body("lenet5"), "top_k": 4, "activations": "none"}))
+        assert len(ws.receive_json()["top_k"]) == 4
+
+
 def test_draw_page_takes_any_digit_model(client) -> None:
     r = client.get("/draw?model=lenet5-1998")
     assert r.status_code == 200

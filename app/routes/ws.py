@@ -36,9 +36,13 @@ async def _answer(service: Service, text: str) -> dict[str, Any]:
 async def ws_predict(ws: WebSocket) -> None:
     await ws.accept()
     service: Service = ws.app.state.service
-    pending: asyncio.Queue[str | None] = asyncio.Queue()
+    # one slot, not a queue: a client sending faster than the model answers holds one waiting message at most
+    waiting: list[str] = []  # the newest message not yet answered (a newer one replaces it)
+    closed = False
+    ready = asyncio.Event()
 
     async def reader() -> None:
+        nonlocal closed
         try:
             while True:
                 msg = await ws.receive()
@@ -47,21 +51,22 @@ async def ws_predict(ws: WebSocket) -> None:
                 text = msg.get("text")
                 if text is None and msg.get("bytes") is not None:
                     text = msg["bytes"].decode("utf-8", "replace")
-                pending.put_nowait(text or "")
+                waiting[:] = [text or ""]
+                ready.set()
         finally:
-            pending.put_nowait(None)
+            closed = True
+            ready.set()
 
     task = asyncio.create_task(reader())
     try:
         while True:
-            text = await pending.get()
-            while not pending.empty():  # newest wins: skip what a newer message replaces
-                nxt = pending.get_nowait()
-                if nxt is None:
-                    return
-                text = nxt
-            if text is None:
+            await ready.wait()
+            ready.clear()
+            if closed:
                 return
+            if not waiting:
+                continue
+            text = waiting.pop()
             await ws.send_text(json.dumps(await _answer(service, text)))
     except (WebSocketDisconnect, RuntimeError):
         return
