@@ -4,7 +4,7 @@
 // which one filter opens into its slices. Seeded untrained weights are said to be random.
 import { el, fill } from "./lib.js";
 import { t } from "./i18n.js";
-import { fmt } from "./maps.js";
+import { fmt, getJSON } from "./maps.js";
 import { tileCanvas, viridis } from "./heat.js";
 
 function floats(b64) {
@@ -12,13 +12,6 @@ function floats(b64) {
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return new Float32Array(bytes.buffer); // little-endian, as every browser's typed arrays are on x86/ARM
-}
-
-async function getJSON(url) {
-  const res = await fetch(url);
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.error ? data.error.message : `HTTP ${res.status}`);
-  return data;
 }
 
 const grey = (v, lo, hi) => { const g = Math.round(((v - lo) / (hi - lo || 1)) * 255); return [g, g, g]; };

@@ -123,6 +123,14 @@ export function statsText(l) {
     min: fmt(l.min), max: fmt(l.max), mean: fmt(l.mean), zero: (l.zero_fraction * 100).toFixed(0) });
 }
 
+// GET a JSON answer; a non-2xx answer throws an Error with the server's message
+export async function getJSON(url) {
+  const res = await fetch(url);
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error ? data.error.message : `HTTP ${res.status}`);
+  return data;
+}
+
 export async function postJSON(url, body, signal) {
   const res = await fetch(url, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal,

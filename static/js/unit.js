@@ -5,18 +5,11 @@
 // panel follows each `convscope:predicted` event the page dispatches after painting its maps.
 import { el, fill } from "./lib.js";
 import { t } from "./i18n.js";
-import { fmt, postJSON } from "./maps.js";
+import { fmt, getJSON, postJSON } from "./maps.js";
 import { renderArithmetic, renderExamples } from "./unitmath.js";
 
 const css = el("link", { rel: "stylesheet", href: "/static/css/unit.css" });
 document.head.append(css);
-
-async function getJSON(url) {
-  const res = await fetch(url);
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.error ? data.error.message : `HTTP ${res.status}`);
-  return data;
-}
 
 // The API's formula (app/units/rf.py): top = start + y*jump - size/2, bottom = top + size - 1.
 export function rfBox(rf, y, x) {

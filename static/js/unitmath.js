@@ -3,7 +3,7 @@
 // models the nine MNIST test images that excite the channel most (computed once, with a progress bar).
 import { el, fill } from "./lib.js";
 import { t } from "./i18n.js";
-import { fmt } from "./maps.js";
+import { fmt, getJSON } from "./maps.js";
 import { heatGrid } from "./heat.js";
 
 const SHOWN = 6; // input channels drawn as grids (largest partial sums first); the rest as a list
@@ -90,53 +90,50 @@ export function renderArithmetic(host, d, s) {
   (d.kind === "pool" ? pool : conv)(host, d, s);
 }
 
-export async function renderExamples(host, api, s, photos = false) {
-  if (photos) return renderPhotoExamples(host, api, s);
-  const q = `layer=${encodeURIComponent(s.layer)}&channel=${s.channel}`;
-  const bar = el("progress", { max: 10000, value: 0, "aria-label": t("computing over the MNIST test set") });
-  const status = el("span", { class: "note" }, " ", t("computing once over the 10,000 MNIST test images…"));
-  const head = t("What excites {layer} channel {c} most: nine MNIST test images (their receptive-field crops), highest first", { layer: s.layer, c: s.channel });
-  fill(host, el("h5", {}, head), bar, status);
-  let done = false;
-  const poll = async () => {
-    while (!done) {
-      try {
-        const p = await (await fetch(`${api}/examples/progress`)).json();
-        if (p.done != null) bar.value = p.done;
-      } catch { /* the answer below says what went wrong */ }
-      await new Promise((ok) => setTimeout(ok, 250));
-    }
-  };
-  poll();
-  try {
-    const res = await fetch(`${api}/examples?${q}`);
-    const data = await res.json();
-    done = true;
-    if (!res.ok) { fill(host, el("p", { class: "note" }, data.error ? data.error.message : `HTTP ${res.status}`)); return; }
-    fill(host, el("h5", {}, head),
-      el("div", { class: "examples" }, data.map((e) => el("figure", { class: "example", dataset: { index: e.mnist_index } },
-        el("img", { src: e.crop, alt: t("MNIST test image {i} (a {d})", { i: e.mnist_index, d: e.label }), width: 56, height: 56 }),
-        el("figcaption", {}, `#${e.mnist_index} (${e.label}): ${fmt(e.value)}`)))));
-  } catch (err) {
-    done = true;
-    fill(host, el("p", { class: "note" }, err.message));
-  }
-}
+// The nine inputs that excite a channel most: MNIST test images for digit models (computed once, with a
+// progress bar), places in the bundled sample photos for photo models with trained weights.
+const EXAMPLES = {
+  digits: {
+    head: (s) => t("What excites {layer} channel {c} most: nine MNIST test images (their receptive-field crops), highest first", { layer: s.layer, c: s.channel }),
+    data: (e) => ({ index: e.mnist_index }),
+    alt: (e) => t("MNIST test image {i} (a {d})", { i: e.mnist_index, d: e.label }),
+    caption: (e) => `#${e.mnist_index} (${e.label}): ${fmt(e.value)}`,
+  },
+  photos: {
+    head: (s) => t("What excites {layer} channel {c} most: the nine strongest places in the sample photos (their receptive-field crops), highest first", { layer: s.layer, c: s.channel }),
+    data: (e) => ({ sample: e.sample }),
+    alt: (e) => t("{sample} at row {y}, column {x}", { sample: e.sample, y: e.y, x: e.x }),
+    caption: (e) => `${e.sample} (${e.y}, ${e.x}): ${fmt(e.value)}`,
+  },
+};
 
-// Photo models with trained or imported weights: the nine strongest units of the channel over the bundled
-// sample photos (app/units/photo_examples.py), each as its receptive-field crop.
-async function renderPhotoExamples(host, api, s) {
-  const head = t("What excites {layer} channel {c} most: the nine strongest places in the sample photos (their receptive-field crops), highest first", { layer: s.layer, c: s.channel });
-  fill(host, el("h5", {}, head), el("p", { class: "note" }, t("running the sample photos…")));
+export async function renderExamples(host, api, s, photos = false) {
+  const kind = EXAMPLES[photos ? "photos" : "digits"], head = kind.head(s);
+  let done = false;
+  if (photos) {
+    fill(host, el("h5", {}, head), el("p", { class: "note" }, t("running the sample photos…")));
+  } else {
+    const bar = el("progress", { max: 10000, value: 0, "aria-label": t("computing over the MNIST test set") });
+    fill(host, el("h5", {}, head), bar, el("span", { class: "note" }, " ", t("computing once over the 10,000 MNIST test images…")));
+    (async () => {
+      while (!done) {
+        try {
+          const p = await getJSON(`${api}/examples/progress`);
+          if (p.done != null) bar.value = p.done;
+        } catch { /* the answer below says what went wrong */ }
+        await new Promise((ok) => setTimeout(ok, 250));
+      }
+    })();
+  }
   try {
-    const res = await fetch(`${api}/examples?layer=${encodeURIComponent(s.layer)}&channel=${s.channel}`);
-    const data = await res.json();
-    if (!res.ok) { fill(host, el("p", { class: "note" }, data.error ? data.error.message : `HTTP ${res.status}`)); return; }
+    const data = await getJSON(`${api}/examples?layer=${encodeURIComponent(s.layer)}&channel=${s.channel}`);
     fill(host, el("h5", {}, head),
-      el("div", { class: "examples" }, data.map((e) => el("figure", { class: "example", dataset: { sample: e.sample } },
-        el("img", { src: e.crop, alt: t("{sample} at row {y}, column {x}", { sample: e.sample, y: e.y, x: e.x }), width: 56, height: 56 }),
-        el("figcaption", {}, `${e.sample} (${e.y}, ${e.x}): ${fmt(e.value)}`)))));
+      el("div", { class: "examples" }, data.map((e) => el("figure", { class: "example", dataset: kind.data(e) },
+        el("img", { src: e.crop, alt: kind.alt(e), width: 56, height: 56 }),
+        el("figcaption", {}, kind.caption(e))))));
   } catch (err) {
     fill(host, el("p", { class: "note" }, err.message));
+  } finally {
+    done = true;
   }
 }
