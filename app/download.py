@@ -62,14 +62,18 @@ class DownloadError(Exception):
     """A download that failed or was refused; the message says what the mirror did."""
 
 
-def is_loopback(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
+def loopback_host(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(url: str) -> bool:
+    return loopback_host(urllib.parse.urlsplit(url).hostname or "")
 
 
 def checkpoint(model: str, url_base: str = DEFAULT_URL_BASE) -> Checkpoint | None:

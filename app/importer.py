@@ -277,14 +277,16 @@ def verify(name: str, onnx_path: Path, weights: dict[str, np.ndarray]) -> str:
     return f"every layer matches PyTorch within {worst:.1e} of its magnitude"
 
 
-def import_checkpoint(name: str, checkpoint: Path, models_dir: Path, source_url: str | None = None) -> dict[str, Any]:
-    """Import, verify, then move into place: nothing half-written is ever left in ``models_dir``."""
+def import_checkpoint(name: str, checkpoint: Path, models_dir: Path, source_url: str | None = None,
+                      digest: str | None = None) -> dict[str, Any]:
+    """Import, verify, then move into place: nothing half-written is ever left in ``models_dir``.
+    ``digest``: the file's sha256 when the caller has just checked it (a download), else computed here."""
     from app.registry import card_path, write_model
 
     name = nets.canonical(name)
     net = nets.get(name)
     weights = map_state_dict(name, read_checkpoint(checkpoint))
-    digest = sha256(checkpoint)
+    digest = digest or sha256(checkpoint)
     models_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".import-", dir=models_dir))
     try:
@@ -331,4 +333,4 @@ def download(name: str, models_dir: Path, url_base: str = DEFAULT_URL_BASE, cach
                      progress=progress)
         except dl.DownloadError as exc:
             raise ImportError_(str(exc)) from exc
-    return import_checkpoint(name, target, models_dir, source_url=url)
+    return import_checkpoint(name, target, models_dir, source_url=url, digest=digest)  # checked just above

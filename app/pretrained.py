@@ -3,7 +3,6 @@ pinned sha256, import), its progress, and the rule for when a server may downloa
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -20,14 +19,7 @@ from app.lessons.layers import N_
 log = logging.getLogger("convscope")
 
 
-def loopback_host(host: str) -> bool:
-    """True for a bind address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+loopback_host = dl.loopback_host  # a bind address only this machine can reach: downloads on by default
 
 
 ENABLE = N_("Downloads are off on this server (it is not bound to loopback, or was started with "
