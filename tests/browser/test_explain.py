@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import canvas_painted
-from tests.browser.test_draw import _draw
+from tests.helpers.pad import draw
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,7 @@ def _explained(page, timeout: int = 60000) -> None:
 def test_explain_on_the_pad(server: str, page) -> None:
     page.goto(server + "/draw")
     assert page.locator("#why-panel").is_hidden()  # nothing to explain before a prediction
-    _draw(page, 7)
+    draw(page, 7)
     page.wait_for_function("() => document.getElementById('prediction').textContent.length >= 1", timeout=10000)
     page.wait_for_function("() => document.querySelectorAll('#why-layer option').length > 0", timeout=10000)
     assert page.eval_on_selector("#why-layer", "s => s.value") == "S4"  # the default layer

@@ -1,0 +1,16 @@
+"""No test module imports another test module: shared pieces live in tests/helpers/ (a test module's import
+runs its collection side effects and ties two files' fixtures together)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+TEST_IMPORT = re.compile(r"^\s*(from|import)\s+tests(\.\w+)*\.test_\w+", re.M)
+
+
+def test_no_test_module_imports_another() -> None:
+    offenders = [f"{p.relative_to(TESTS.parent)}: {m.group(0).strip()}"
+                 for p in sorted(TESTS.rglob("*.py")) for m in TEST_IMPORT.finditer(p.read_text(encoding="utf-8"))]
+    assert offenders == []
