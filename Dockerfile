@@ -42,7 +42,7 @@ WORKDIR /app
 
 ARG PRETRAINED=""
 ARG PREBUILD=""
-# no PyTorch needed: without it, .pth files are read by a restricted unpickler (app/importer.py)
+# no PyTorch needed: without it, .pth files are read by a restricted unpickler (app/weights/importer.py)
 RUN if [ -n "$PRETRAINED" ]; then \
         for m in $PRETRAINED; do convscope download "$m" || exit 1; done && rm -rf /root/.cache; \
     fi \

@@ -89,7 +89,7 @@ class LayerInfo:
 
 ONNX_OP = {Conv: "Conv", BN: "BatchNormalization", ReLU: "Relu", LRN: "LRN", MaxPool: "MaxPool",
            GlobalAvgPool: "GlobalAveragePool", Flatten: "Flatten", Linear: "Gemm",
-           # the 1998 LeNet-5's kinds; their ONNX forms are small subgraphs (app.onnx_build)
+           # the 1998 LeNet-5's kinds; their ONNX forms are small subgraphs (app.backends.onnx_build)
            ScaledTanh: "Tanh", Subsample: "Subsample", PartialConv: "PartialConv", RBF: "RBF"}
 
 

@@ -23,8 +23,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.config import Settings
-    from app.main import create_app
-    from app.pretrained import loopback_host
+    from app.web.app import create_app
+    from app.weights.pretrained import loopback_host
 
     settings = Settings.from_env(models_dir=args.models_dir)
     if args.allow_downloads is not None or settings.allow_downloads is None:  # flag > env > bound to loopback?
@@ -35,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 1
     if args.ray:
         try:
-            from app.ray_serve import serve_forever
+            from app.web.ray_serve import serve_forever
         except ImportError as exc:
             print(f"--ray needs the ray extra: pip install -e '.[ray]' ({exc})", file=sys.stderr)
             return 2
@@ -44,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lo, _, hi = args.autoscale.partition(":")
             autoscale = (int(lo), int(hi))
         return serve_forever(settings, args.host, args.port, args.replicas, autoscale, args.address)
-    from app.connections import connection_cap, protocol
+    from app.web.connections import connection_cap, protocol
 
     # slow clients: header and body deadlines, a connection cap with a fast 503 (README: deployment)
     cap = connection_cap(settings.max_connections)
@@ -60,8 +60,8 @@ def _fetch_pretrained(name: str, settings: Any) -> int:
 
     from tqdm import tqdm
 
-    from app.importer import ImportError_, download
-    from app.registry import card_path
+    from app.serving.registry import card_path
+    from app.weights.importer import ImportError_, download
 
     try:
         name = nets.canonical(name)
@@ -95,7 +95,7 @@ def _fetch_pretrained(name: str, settings: Any) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.registry import card_path, file_bytes, write_builtin
+    from app.serving.registry import card_path, file_bytes, write_builtin
 
     d = _models_dir(args)
     names = [nets.canonical(n) for n in (args.names or nets.BUILTIN_NAMES)]
@@ -121,7 +121,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from app.analysis import totals
     from app.config import Settings
-    from app.registry import Registry
+    from app.serving.registry import Registry
 
     reg = Registry(Settings.from_env(models_dir=args.models_dir, eager=()))
     info = reg.info(args.name)
@@ -192,7 +192,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from app.importer import ImportError_, import_checkpoint
+    from app.weights.importer import ImportError_, import_checkpoint
 
     try:
         card = import_checkpoint(args.name, args.checkpoint, _models_dir(args))
@@ -207,7 +207,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.importer import DEFAULT_URL_BASE, ImportError_, download
+    from app.weights.importer import DEFAULT_URL_BASE, ImportError_, download
 
     bar = tqdm(unit="B", unit_scale=True, desc=f"download {args.name}")
 
@@ -229,7 +229,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from app.bench import main as bench
+    from app.bench.engine import main as bench
 
     bench(args.models or None, quick=args.quick, out=args.out, http=not args.no_http, ray=args.ray,
           browser=not args.no_browser)

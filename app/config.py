@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from app.download import DEFAULT_URL_BASE
+from app.weights.download import DEFAULT_URL_BASE
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent

@@ -77,7 +77,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and wants_html(request):  # a person's browser gets a page, API clients JSON
-            from app.routes.pages import not_found_page
+            from app.web.routes.pages import not_found_page
 
             return not_found_page(request, request.app.state.service)
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from app import nets
-from app.inference.preprocess import MNIST_MEAN, MNIST_STD
+from app.serving.preprocess import MNIST_MEAN, MNIST_STD
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _init(model: Any, name: str) -> None:
     if name == "lenet5-1998":
         # uniform with variance 1 / fan-in (LeCun et al., "Efficient BackProp", 1998): the paper's own
         # +-2.4 / fan-in was tuned for its per-weight second-order step sizes and starts Adam ~5x too small
-        from app.torch_ref import _PartialConv, _Subsample
+        from app.backends.torch_ref import _PartialConv, _Subsample
 
         for m in model.modules():
             if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
@@ -215,7 +215,7 @@ def load_onnx_weights(path: Path, name: str = "lenet5") -> dict[str, np.ndarray]
     import onnx
     from onnx import numpy_helper
 
-    from app.torch_ref import NetModule, _PartialConv
+    from app.backends.torch_ref import NetModule, _PartialConv
 
     m = onnx.load(str(path))
     arrays = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
@@ -257,8 +257,8 @@ def train_model(name: str, out_dir: Path, epochs: int = 12, seed: int = 0, batch
     from tqdm import tqdm
 
     from app import data
-    from app.onnx_build import build
-    from app.torch_ref import NetModule
+    from app.backends.onnx_build import build
+    from app.backends.torch_ref import NetModule
 
     recipe = RECIPES[f"{name}-stage2" if base is not None else name]
     torch.manual_seed(seed)
@@ -360,7 +360,7 @@ def _stage1(base: Path) -> dict[str, Any]:
 
 def write_trained(proto: Any, card: dict[str, Any], out_dir: Path) -> Path:
     """Save the ONNX file and its card (with the file's sha256) as <name>.onnx / <name>.card.json."""
-    from app.registry import card_path, save_model
+    from app.serving.registry import card_path, save_model
 
     path = save_model(proto, out_dir / f"{card['name']}.onnx")
     card["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -423,7 +423,7 @@ def train_lenet5(out_dir: Path, epochs: int = 12, seed: int = 0, batch: int = 12
 
 def evaluate_weights(weights: dict[str, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                      name: str = "lenet5") -> tuple[float, np.ndarray]:
-    from app.onnx_build import build
+    from app.backends.onnx_build import build
 
     proto = build(nets.get(name), weights, "trained")
     import onnxruntime as ort

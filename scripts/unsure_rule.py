@@ -11,7 +11,7 @@ import onnxruntime as ort
 
 from app import data
 from app.config import ROOT
-from app.inference.preprocess import digit_tensor
+from app.serving.preprocess import digit_tensor
 
 
 def main(min_prob: float = 0.8, max_bits: float = 1.0) -> None:

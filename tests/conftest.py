@@ -31,7 +31,7 @@ def client(models_dir: Path) -> Iterator:
     from fastapi.testclient import TestClient
 
     from app.config import Settings
-    from app.main import create_app
+    from app.web.app import create_app
 
     with TestClient(create_app(Settings.from_env(models_dir=models_dir)), raise_server_exceptions=False) as c:
         yield c

@@ -8,7 +8,7 @@ import pytest
 from app import nets
 from app.analysis import analyse
 from app.nets.resnet import depths
-from app.schemas import ModelDetail
+from app.web.schemas import ModelDetail
 
 RESNETS = [f"resnet{d}" for d in depths]
 

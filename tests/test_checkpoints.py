@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import importer
+from app.weights import importer
 from tests.helpers.checkpoints import Tensor, write_safetensors, write_torch_zip
 
 NO_TORCH = "import sys; sys.modules['torch'] = None\nfrom app.cli import main\nsys.exit(main(sys.argv[1:]))"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnx
 import pytest
 
+from app.backends.onnx_build import read_metadata
 from app.cli import main
-from app.onnx_build import read_metadata
 
 
 def test_info_prints_the_layer_table(capsys) -> None:

@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from app.loadgen import free_port
+from app.bench.loadgen import free_port
 from tests.conftest import ROOT
 
 

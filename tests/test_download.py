@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from app import download as dl
 from app import nets
 from app.analysis import analyse, totals
 from app.cli import main
+from app.weights import download as dl
 from tests.helpers.mirror import mirror, pins
 
 BLOB = bytes(range(256)) * 64  # 16 KiB stand-in for a checkpoint (the fetch tests need no real one)

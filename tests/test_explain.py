@@ -32,7 +32,7 @@ def foreign(models_dir: Path):
     from fastapi.testclient import TestClient
 
     from app.config import Settings
-    from app.main import create_app
+    from app.web.app import create_app
 
     tiny_resnet(models_dir / "tiny.onnx")
     _sigmoid_head(models_dir / "sig.onnx")
@@ -58,7 +58,7 @@ def test_every_method_answers_the_contract(client, method: str) -> None:
     assert (m["height"], m["width"]) == expected
     assert j["layer"] == ("S4" if method == "gradcam" else None)
     assert j["overlay"].startswith("data:image/png;base64,")
-    from app.inference.preprocess import decode_base64
+    from app.serving.preprocess import decode_base64
 
     png = decode_base64(j["overlay"], 1 << 20)
     from io import BytesIO
@@ -86,7 +86,7 @@ def test_gradcam_at_a_deeper_layer_and_another_target(client) -> None:
 
 
 def test_occlusion_equals_a_direct_recomputation(client, models_dir: Path) -> None:
-    from app.inference import preprocess as pre
+    from app.serving import preprocess as pre
 
     j = _post(client, {"model": "lenet5", "pixels": _digit(), "method": "occlusion", "patch": 6, "stride": 5}).json()
     assert (j["map"]["height"], j["map"]["width"]) == (6, 6) and (j["patch"], j["stride"]) == (6, 5)
@@ -119,7 +119,7 @@ def test_foreign_graph_gap_gemm_head_is_cam(foreign, models_dir: Path) -> None:
     model = onnx.load(str(models_dir / "tiny.onnx"))
     w = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     info = client.get("/api/models/tiny").json()
-    from app.inference import preprocess as pre
+    from app.serving import preprocess as pre
 
     x = pre.photo(pre.open_image(buf.getvalue(), 1 << 24), info["input_shape"], (0.485, 0.456, 0.406),
                   (0.229, 0.224, 0.225), 1.0, False)
@@ -238,8 +238,8 @@ def test_spearman_and_upsample() -> None:
 
 
 def test_bench_section_measures_gradcam_and_occlusion(models_dir: Path) -> None:
-    from app.bench import interleaved
-    from app.explain.bench import section
+    from app.bench.engine import interleaved
+    from app.bench.explain import section
 
     (row,) = section(["lenet5"], models_dir, 2, interleaved)
     assert row["layer"] == "S4"
@@ -256,8 +256,8 @@ def test_the_sanity_head_is_not_the_untrained_files_own(tmp_path: Path) -> None:
     another stream, or the sanity check compares a map with itself (it did: correlation 1.0)."""
     from app import nets
     from app.explain.graph import Graph
-    from app.registry import write_model
-    from app.weights import HeWeights
+    from app.serving.registry import write_model
+    from app.weights.init import HeWeights
 
     net = nets.get("lenet5")
     path = write_model(net, HeWeights(net, 0), tmp_path, "untrained")

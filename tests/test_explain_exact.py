@@ -13,7 +13,7 @@ import pytest
 
 from app import nets
 from app.explain.graph import Graph, Pass, gradcam
-from app.registry import write_model
+from app.serving.registry import write_model
 from tests.helpers.gradcam_ref import autograd_gradcam, busy_weights, onnx_weights
 
 torch = pytest.importorskip("torch")

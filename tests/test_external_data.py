@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from onnx import TensorProto, helper, numpy_helper
 
 from app.config import Settings
-from app.main import create_app
+from app.web.app import create_app
 from tests.helpers.hostile_models import conv_classifier
 
 

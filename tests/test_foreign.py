@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
-from app.main import create_app
+from app.web.app import create_app
 from tests.foreign import tiny_resnet
 
 
@@ -36,7 +36,7 @@ def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) ->
         # shapes in the table == shapes onnxruntime produces for the exposed tensors
         import onnx
 
-        from app.onnx_inspect import expose
+        from app.backends.onnx_inspect import expose
 
         m = expose(onnx.load(str(path)), [layer["name"] for layer in d["layers"]])
         sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])

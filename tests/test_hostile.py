@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
-from app.main import create_app
+from app.web.app import create_app
 from tests.conftest import ROOT
 from tests.helpers.images import GOOD, PHOTO, SEVEN, png
 

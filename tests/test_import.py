@@ -11,9 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from app import importer, nets
+from app import nets
 from app.cli import main
-from app.weights import weight_shapes
+from app.weights import importer
+from app.weights.init import weight_shapes
 from tests.helpers.checkpoints import write_safetensors, write_torch_zip
 
 try:  # the refusal cases also run without PyTorch (as in the Docker image); the rest need it
@@ -66,7 +67,7 @@ def test_import_matches_the_torchvision_layout_module(tmp_path, models_dir, name
     from fastapi.testclient import TestClient
 
     from app.config import Settings
-    from app.main import create_app
+    from app.web.app import create_app
 
     with TestClient(create_app(Settings.from_env(models_dir=models_dir, eager=()))) as c:
         m = c.get(f"/api/models/{name}").json()
@@ -184,7 +185,7 @@ def test_foreign_classifier_with_sidecar(models_dir) -> None:
     from fastapi.testclient import TestClient
 
     from app.config import Settings
-    from app.main import create_app
+    from app.web.app import create_app
     from tests.foreign import tiny_resnet
     from tests.helpers.images import PHOTO
 
@@ -203,7 +204,7 @@ def test_foreign_classifier_with_sidecar(models_dir) -> None:
         r = c.post("/predict", data={"model": "pets", "top_k": "3"}, files={"image": ("x.png", PHOTO)})
         assert sorted(t["label"] for t in r.json()["top_k"]) == ["cat", "dog", "hamster"]
         r = c.post("/predict", data={"model": "plain"}, files={"image": ("x.png", PHOTO)})
-        from app.labels import imagenet
+        from app.catalog.labels import imagenet
 
         assert r.json()["top_k"][0]["label"] in imagenet()
         assert "Assumed" in c.get("/models/plain").text

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
-from app.main import create_app
+from app.web.app import create_app
 from tests.helpers.hostile_models import conv_classifier
 from tests.helpers.images import SEVEN_PIXELS
 from tests.helpers.server import copy_lenet, serve
@@ -74,12 +74,12 @@ def test_request_work_never_runs_on_the_event_loop(tmp_path, monkeypatch) -> Non
     """The deterministic half of the bound above: decoding, preprocessing, the run, the answer and
     the encoding of a big answer each run on a worker thread, never on the event loop. (A timed test
     on a shared 2-core machine cannot tell a 100 ms stall from the machine's own noise; the 100 ms
-    bar itself is measured by bench/healthz.py.)"""
+    bar itself is measured by app/bench/healthz.py.)"""
     import asyncio
     import base64
 
-    from app import service as svc
-    from app.inference import preprocess as pre
+    from app.serving import preprocess as pre
+    from app.serving import service as svc
 
     seen: list[str] = []
     on_loop: list[str] = []

@@ -13,8 +13,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from app.inference import preprocess as pre
-from app.onnx_build import read_metadata
+from app.backends.onnx_build import read_metadata
+from app.serving import preprocess as pre
 from tests.conftest import ROOT
 from tests.drawn_digits import render, variants
 from tests.helpers import styled_digits

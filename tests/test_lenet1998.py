@@ -9,10 +9,10 @@ import pytest
 
 from app import nets
 from app.analysis import analyse, totals
+from app.backends.onnx_build import build
 from app.nets.lenet import c3_table, rbf_codes
 from app.nets.spec import PartialConv
-from app.onnx_build import build
-from app.weights import he_init
+from app.weights.init import he_init
 
 # Table I of LeCun et al. (1998), transcribed: rows are S2 maps 0-5, columns C3 maps 0-15, X = connected.
 TABLE_I = """

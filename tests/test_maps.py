@@ -6,7 +6,7 @@ import base64
 
 import numpy as np
 
-from app.inference.run import MapOptions, encode_maps
+from app.serving.run import MapOptions, encode_maps
 
 
 def _decode(m: dict) -> np.ndarray:
@@ -40,7 +40,7 @@ def test_small_maps_are_sent_whole_and_vectors_are_strips() -> None:
 def test_answer_bytes_are_json_dumps_bytes_with_maps_spliced_in() -> None:
     import json
 
-    from app.service import _dumps
+    from app.serving.service import _dumps
 
     rng = np.random.default_rng(0)
     maps = [encode_maps(rng.standard_normal((c, 20, 20)).astype(np.float32), MapOptions(channels=c)) for c in (3, 5)]

@@ -10,8 +10,8 @@ import json
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
-from app.registry import rss_bytes
+from app.serving.registry import rss_bytes
+from app.web.app import create_app
 from tests.helpers.hostile_models import constant_bomb, conv_classifier, long_chain
 from tests.helpers.images import PHOTO, SEVEN_PIXELS
 from tests.helpers.server import copy_lenet

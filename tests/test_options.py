@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
+from app.web.app import create_app
 from tests.helpers.hostile_models import conv_classifier
 from tests.helpers.images import PHOTO, SEVEN_PIXELS
 from tests.helpers.server import copy_lenet

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from app.errors import AppError
-from app.inference import preprocess as pre
+from app.serving import preprocess as pre
 from tests.drawn_digits import render
 
 

@@ -12,7 +12,7 @@ import time
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
+from app.web.app import create_app
 from tests.foreign import tiny_resnet
 from tests.helpers.images import PHOTO
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.bench.loadgen import free_port
 from app.config import Settings
-from app.loadgen import free_port
-from app.main import create_app
+from app.web.app import create_app
 from tests.conftest import ROOT
 from tests.helpers.images import GOOD, PHOTO
 

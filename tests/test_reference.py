@@ -11,14 +11,14 @@ import pytest
 
 from app import nets
 from app.analysis import analyse
+from app.backends.onnx_build import PROB, build, pre_lrn, read_metadata
 from app.nets.spec import LRN
-from app.onnx_build import PROB, build, pre_lrn, read_metadata
-from app.weights import he_init
+from app.weights.init import he_init
 from tests.helpers.gradcam_ref import busy_weights
 
 pytestmark = pytest.mark.slow  # ~2 min: every model built and run twice
 torch = pytest.importorskip("torch")
-from app.torch_ref import NetModule  # noqa: E402
+from app.backends.torch_ref import NetModule  # noqa: E402
 
 
 @pytest.mark.parametrize("name", nets.BUILTIN_NAMES)

@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from onnx import helper
 
-import app.service as service_mod
+import app.serving.service as service_mod
+from app.bench.loadgen import run_async
 from app.config import Settings
-from app.loadgen import run_async
-from app.main import create_app
+from app.web.app import create_app
 from tests.foreign import tiny_resnet
 from tests.helpers.images import GOOD, PHOTO
 

@@ -9,8 +9,8 @@ import time
 
 import httpx
 
-from app.loadgen import start_server
-from bench.load import main as load_main
+from app.bench.load import main as load_main
+from app.bench.loadgen import start_server
 from tests.conftest import ROOT
 from tests.helpers.images import PHOTO
 

@@ -56,7 +56,7 @@ def test_flags_go_on_ones_only_top_left_of_the_stroke() -> None:
 
 
 def test_stage2_reads_the_trained_weights_back() -> None:
-    from app.torch_ref import NetModule
+    from app.backends.torch_ref import NetModule
 
     path = ROOT / "models" / "lenet5.onnx"
     m = NetModule(nets.get("lenet5")).load_weights(load_onnx_weights(path)).eval()
@@ -72,8 +72,8 @@ def test_stage2_reads_the_1998_weights_back_from_the_built_constants(tmp_path) -
     """The builder turns S2/S4's coefficients and C3's 60 kernels into constants; they come back exactly."""
     import onnx
 
-    from app.onnx_build import build
-    from app.torch_ref import NetModule
+    from app.backends.onnx_build import build
+    from app.backends.torch_ref import NetModule
     from app.train import _init
 
     net = nets.get("lenet5-1998")

@@ -14,8 +14,8 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from app.inference import preprocess as pre
-from app.onnx_inspect import expose
+from app.backends.onnx_inspect import expose
+from app.serving import preprocess as pre
 from tests.drawn_digits import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def api(models: Path) -> Iterator:
     from fastapi.testclient import TestClient
 
     from app.config import Settings
-    from app.main import create_app
+    from app.web.app import create_app
 
     with TestClient(create_app(Settings.from_env(models_dir=models)), raise_server_exceptions=False) as c:
         yield c
@@ -191,7 +191,7 @@ def test_alexnet_unit_matches_onnxruntime(api, models: Path, layer: str, channel
 
 
 def _photo_tensor(path: Path) -> np.ndarray:
-    from app.registry import IMAGENET_MEAN, IMAGENET_STD
+    from app.serving.registry import IMAGENET_MEAN, IMAGENET_STD
 
     size = 227 if path.stem == "alexnet" else 224
     img = pre.open_image(SAMPLE.read_bytes(), 1 << 24)
@@ -291,7 +291,7 @@ def test_kernels_bad_requests(api) -> None:
 def test_examples_recomputed_by_pytorch(api, models: Path) -> None:
     torch = pytest.importorskip("torch")
     from app import data, nets
-    from app.torch_ref import NetModule
+    from app.backends.torch_ref import NetModule
 
     images, _ = data.load()["test"]
     weights = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(models / "lenet5.onnx")).graph.initializer}
@@ -334,11 +334,11 @@ def test_photo_examples_need_trained_weights_and_match_onnxruntime(tmp_path: Pat
 
     from app import nets
     from app.config import Settings
-    from app.main import create_app
-    from app.registry import write_model
-    from app.service import Service
+    from app.serving.registry import write_model
+    from app.serving.service import Service
     from app.units.photo_examples import samples
-    from app.weights import HeWeights
+    from app.web.app import create_app
+    from app.weights.init import HeWeights
 
     net = nets.get("resnet18")
     write_model(net, HeWeights(net, 3), tmp_path, "imported", {"checkpoint": "x.pth"})  # as the importer writes it

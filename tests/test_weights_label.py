@@ -12,8 +12,8 @@ import onnx
 
 from app import nets
 from app.config import Settings
-from app.registry import Registry, built_weights, card_path, write_builtin, write_model
-from app.weights import HeWeights
+from app.serving.registry import Registry, built_weights, card_path, write_builtin, write_model
+from app.weights.init import HeWeights
 from tests.foreign import tiny_resnet
 
 
@@ -56,7 +56,7 @@ def test_rebuilt_over_trained_or_imported_is_untrained_and_the_stale_card_is_ign
 def test_every_builtin_definition_builds_a_file_that_reads_untrained(tmp_path: Path) -> None:
     # The metadata a build writes, for every built-in definition (the weights themselves are not
     # needed to read the label; the real builds above cover the rest of the path).
-    from app.onnx_build import META_KEY, metadata
+    from app.backends.onnx_build import META_KEY, metadata
 
     for name in nets.BUILTIN_NAMES:
         model = onnx.helper.make_model(onnx.helper.make_graph([], name, [], []))

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.loadgen import digit_body, free_port
+from app.bench.loadgen import digit_body, free_port
 from tests.helpers import wheelhouse
 
 ROOT = Path(__file__).resolve().parent.parent

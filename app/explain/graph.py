@@ -27,7 +27,7 @@ SUPPORTED = {"Conv", "Relu", "MaxPool", "BatchNormalization", "Add", "GlobalAver
              "Gemm", "MatMul", "Concat"} | PASS
 
 
-SANITY_STREAM = 0x5A417  # the re-drawn head's random stream, apart from app.weights.HeWeights's
+SANITY_STREAM = 0x5A417  # the re-drawn head's random stream, apart from app.weights.init.HeWeights's
 
 
 class Unreadable(ValueError):

@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from app.catalog.labels import label
 from app.errors import AppError, bad_input
 from app.explain import methods as m
 from app.explain import render
 from app.explain.graph import Graph, Unreadable
-from app.labels import label
-from app.registry import ModelInfo
-from app.service import PredictInput, Service
+from app.serving.registry import ModelInfo
+from app.serving.service import PredictInput, Service
 
 METHODS = ("gradcam", "occlusion", "rise")
 MAX_POSITIONS = 256  # occlusion copies per explanation (a 16x16 grid)

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 
 from app import nets
+from app.backends.onnx_build import pre_lrn
 from app.errors import AppError, bad_input
 from app.i18n import gettext_for
-from app.inference.run import MapOptions, encode_maps
 from app.nets.spec import LRN
-from app.onnx_build import pre_lrn
-from app.service import PredictInput, Service
+from app.serving.run import MapOptions, encode_maps
+from app.serving.service import PredictInput, Service
 
 
 def lrn_stages(name: str) -> list[tuple[str, str, LRN]]:

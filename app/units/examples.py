@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image
 
 from app.errors import AppError, bad_input
-from app.registry import ModelInfo
-from app.service import Service
+from app.serving.registry import ModelInfo
+from app.serving.service import Service
 from app.units import rf as rfmod
 
 log = logging.getLogger("convscope")

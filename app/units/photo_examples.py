@@ -16,8 +16,8 @@ from PIL import Image
 
 from app.config import STATIC_DIR
 from app.errors import AppError, bad_input
-from app.registry import ModelInfo
-from app.service import Service, ort_errors
+from app.serving.registry import ModelInfo
+from app.serving.service import Service, ort_errors
 from app.units import rf as rfmod
 from app.units.examples import TOP, png
 

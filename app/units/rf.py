@@ -6,7 +6,7 @@ from typing import Any
 
 from app.analysis import LayerInfo
 from app.errors import bad_input
-from app.registry import ModelInfo
+from app.serving.registry import ModelInfo
 
 
 def find_layer(info: ModelInfo, layer: str) -> tuple[int, LayerInfo]:

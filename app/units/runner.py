@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from app.errors import AppError, bad_input
-from app.registry import ModelInfo
-from app.service import PredictInput, Service
+from app.serving.registry import ModelInfo
+from app.serving.service import PredictInput, Service
 from app.units import rf as rfmod
 from app.units.graph import Located, graph
 from app.units.unit import conv_unit, pool_unit

@@ -1,5 +1,5 @@
 // Shared by the pages: decode convscope's 8-bit activation maps and paint them on canvases.
-// Format (see app/inference/run.py): base64 of channels*height*width bytes; byte v of channel c
+// Format (see app/serving/run.py): base64 of channels*height*width bytes; byte v of channel c
 // stands for min[c] + v/255 * (max[c] - min[c]).
 import { t } from "./i18n.js";
 

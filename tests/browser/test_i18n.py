@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.routes.pages import SAMPLES
+from app.web.routes.pages import SAMPLES
 
 pytestmark = pytest.mark.browser
 

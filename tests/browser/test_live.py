@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.bench_browser import draw_stroke
+from app.bench.browser import draw_stroke
 
 pytestmark = pytest.mark.browser
 

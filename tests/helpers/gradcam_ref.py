@@ -16,10 +16,10 @@ def onnx_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 def autograd_gradcam(net, weights: dict[str, np.ndarray], x: np.ndarray, layer: str, cls: int) -> np.ndarray:
-    """Selvaraju et al.'s Grad-CAM with hooks on the stage ``layer`` of app.torch_ref.NetModule."""
+    """Selvaraju et al.'s Grad-CAM with hooks on the stage ``layer`` of app.backends.torch_ref.NetModule."""
     import torch
 
-    from app.torch_ref import NetModule
+    from app.backends.torch_ref import NetModule
 
     module = NetModule(net).load_weights(weights).eval()
     stage = module.stages[[s.name for s in net.stages].index(layer)]
@@ -42,7 +42,7 @@ def autograd_gradcam(net, weights: dict[str, np.ndarray], x: np.ndarray, layer: 
 
 def busy_weights(net, seed: int) -> dict[str, np.ndarray]:
     """He weights plus non-trivial biases and batch-norm statistics, so that every tensor matters."""
-    from app.weights import he_init
+    from app.weights.init import he_init
 
     w = he_init(net, seed)
     rng = np.random.default_rng(seed + 1)

@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.loadgen import free_port
+from app.bench.loadgen import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_MIRROR = "http://127.0.0.1:9/"  # downloads a test does not arrange stay on loopback (and fail: nothing listens)

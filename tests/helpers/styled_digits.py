@@ -83,7 +83,7 @@ def styled_set() -> list[tuple[int, str, str, np.ndarray]]:
 def accuracy(session: object, mean: float | None = None, std: float | None = None) -> tuple[float, list[str]]:
     """Accuracy of an onnxruntime session (a 32x32 digit model) on the set through the app's own
     preprocessing, and the misread ones as 'digit style / pen -> read'."""
-    from app.inference import preprocess as pre
+    from app.serving import preprocess as pre
 
     kw = {k: v for k, v in (("mean", mean), ("std", std)) if v is not None}
     items = styled_set()

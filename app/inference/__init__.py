@@ -1,1 +1,0 @@
-"""Inference: turning user input into tensors (preprocess) and tensors into answers (run)."""

@@ -1,0 +1,1 @@
+"""Serving: the model registry and session cache, the service the routes call, preprocessing and runs."""

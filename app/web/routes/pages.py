@@ -1,0 +1,188 @@
+"""The HTML pages: gallery, drawing pad, layer explorer, comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from app import i18n, lessons, nets
+from app.analysis import analyse, totals
+from app.config import TEMPLATES_DIR
+from app.errors import AppError, bad_input
+from app.i18n import N_
+from app.lessons.lrn import lrn_stages
+from app.nets import lenet, vgg
+from app.serving import providers
+from app.serving.service import Service
+from app.web.routes.deps import ServiceDep
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def _fmt(n: int | float | None) -> str:
+    if n is None:
+        return "?"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}" if unit == "G" else f"{n / div:.1f}{unit}"
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def _ops(ops: list[str]) -> str:
+    """Conv, BatchNormalization, Relu, Conv, ... -> 'Conv→BN→Relu ×2 → Conv→BN → Add→Relu' for people."""
+    short = [{"BatchNormalization": "BN", "GlobalAveragePool": "GAP"}.get(o, o) for o in ops]
+    parts: list[str] = []
+    i = 0
+    while i < len(short):
+        if short[i:i + 3] == ["Conv", "BN", "Relu"]:
+            n = 1
+            while short[i + 3 * n:i + 3 * n + 3] == ["Conv", "BN", "Relu"]:
+                n += 1
+            parts.append("Conv→BN→Relu" + (f" ×{n}" if n > 1 else ""))
+            i += 3 * n
+        else:
+            parts.append(short[i])
+            i += 1
+    return " → ".join(parts)
+
+
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace collapsed, as extracted
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=lambda m: i18n._(m), ngettext=lambda s, p, n: i18n._(s if n == 1 else p), newstyle=True)
+BRANCHES = {"main": N_("main"), "shortcut": N_("shortcut"), "post": N_("after the add")}  # a block's parts
+WEIGHTS = {"trained": N_("trained"), "imported": N_("imported"), "file": N_("file"), "untrained": N_("untrained")}
+templates.env.globals.update(current_lang=lambda: i18n.current.get(),
+                             js_messages=lambda: i18n.js_messages(i18n.current.get()),
+                             weights_word=lambda w: i18n._(WEIGHTS[w]) if w in WEIGHTS else w,
+                             provider=providers.for_page,
+                             branch_word=lambda b: i18n._(BRANCHES[b]) if b in BRANCHES else "")
+templates.env.filters["lean"] = lessons.lean  # the page's JSON without what it already shows as HTML
+templates.env.filters["si"] = _fmt
+templates.env.filters["ops"] = _ops
+templates.env.filters["commas"] = lambda n: "?" if n is None else f"{n:,}"
+
+
+def weights_commands(name: str) -> list[str]:
+    """The commands that give a built-in model trained weights, from what the CLI can do for it."""
+    from app.weights.importer import TORCHVISION_FILES
+
+    cmds = [f"convscope download {name}"] if name in TORCHVISION_FILES else []
+    if name in ("lenet5", "lenet5-1998"):  # the models trained here (`convscope train`)
+        cmds.append(f"convscope train {name}")
+    return [*cmds, f"convscope import {name} CHECKPOINT"]
+
+
+@router.get("/", response_class=HTMLResponse)
+def gallery(request: Request, service: ServiceDep) -> Any:
+    service.registry.refresh(min_interval_s=1.0)
+    models = [src.info.summary() for src in service.registry.sources.values()]
+    return templates.TemplateResponse(request, "index.html", {"models": models, "page": "index"})
+
+
+def digit_models(service: Service) -> list[str]:
+    """Models the pad can drive: digit input of 1x28x28 or 1x32x32 (built-in or a dropped-in file)."""
+    return [name for name, src in service.registry.sources.items()
+            if src.info.input_kind == "digit" and list(src.info.input_shape) in ([1, 28, 28], [1, 32, 32])]
+
+
+@router.get("/draw", response_class=HTMLResponse)
+def draw(request: Request, service: ServiceDep, model: str = "lenet5") -> Any:
+    service.registry.refresh(min_interval_s=1.0)
+    info = service.registry.info(model)  # 404 JSON for an unknown name
+    choices = digit_models(service)
+    if info.name not in choices:
+        raise bad_input(f"{info.name} does not read digits; the pad drives {', '.join(choices)}")
+    return templates.TemplateResponse(request, "draw.html", {"model": info.detail(), "page": "draw",
+                                                             "choices": choices,
+                                                             "weights_commands": weights_commands(info.name)})
+
+
+def not_found_page(request: Request, service: Any, name: str | None = None) -> HTMLResponse:
+    """The HTML 404: what was asked for and, for a model name, the closest names there are."""
+    closest = service.registry.closest(name) if name else []
+    return templates.TemplateResponse(request, "404.html", {
+        "page": "404", "name": (name or "")[:100], "path": request.url.path[:200], "closest": closest,
+        "models": sorted(service.registry.sources)}, status_code=404)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def explorer(name: str, request: Request, service: ServiceDep) -> Any:
+    try:
+        info = service.registry.info(name)
+    except AppError as e:
+        if e.status != 404:
+            raise
+        return not_found_page(request, service, name)
+    if info.name != name:  # another case or an alias: one address per model
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/models/{quote(info.name)}{query}", status_code=301)
+    detail = lessons.attach(info.detail(), i18n.current.get())
+    return templates.TemplateResponse(request, "model.html", {
+        "model": detail, "page": "model", "samples": DIGITS if info.input_kind == "digit" else SAMPLES,
+        "weights_commands": weights_commands(info.name),
+        "model_description": lessons.describe(detail, i18n.current.get()),
+        "lrn_layers": [s for s, _r, _o in lrn_stages(info.name)] if info.source == "builtin" else []})
+
+
+def vgg_table() -> dict[str, Any]:
+    """The paper's Table 1, from the config lists: one column per configuration, rows aligned by block."""
+    names = list(vgg.variants)
+    cols = {n: vgg.cfgs[vgg.variants[n][0]] for n in names}
+    blocks: dict[str, list[list[str]]] = {}
+    for n, cfg in cols.items():
+        per_block: list[list[str]] = [[]]
+        for v in cfg:
+            if v == "M":
+                per_block.append([])
+            elif v == "LRN":
+                per_block[-1].append("LRN")
+            else:
+                out, k = v if isinstance(v, tuple) else (v, 3)
+                per_block[-1].append(f"conv{k}-{out}")
+        blocks[n] = per_block[:-1]
+    rows: list[dict[str, Any]] = []
+    for b in range(5):
+        height = max(len(blocks[n][b]) for n in names)
+        for r in range(height):
+            cells = []
+            for n in names:
+                col = blocks[n][b]
+                cells.append(col[r] if r < len(col) else "")
+            rows.append({"kind": "layers", "cells": cells})
+        rows.append({"kind": "pool", "label": "maxpool"})
+    for fc in ("FC-4096", "FC-4096", "FC-1000", "soft-max"):
+        rows.append({"kind": "pool", "label": fc})
+    params = [totals(analyse(nets.get(n)))["params"] for n in names]
+    return {"names": names, "configs": [vgg.variants[n][0] for n in names],
+            "depths": [vgg.variants[n][1] for n in names], "rows": rows, "params": params}
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare(request: Request, service: ServiceDep) -> Any:
+    models = [src.info.summary() for src in service.registry.sources.values()]
+    return templates.TemplateResponse(request, "compare.html", {
+        "models": models, "vgg": vgg_table(), "page": "compare", "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get()),
+        "lenet": lenet.history_table()})
+
+
+SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples/LICENSE.md
+    {"file": "chelsea.jpg", "title": N_("cat"), "subject": N_("Chelsea the cat"), "licence": "CC0",
+     "author": "Stefan van der Walt"},
+    {"file": "coffee.jpg", "title": N_("coffee"), "subject": N_("coffee"), "licence": "CC0",
+     "author": "Rachel Michetti"},
+    {"file": "astronaut.jpg", "title": N_("astronaut"), "subject": N_("Eileen Collins"), "licence": N_("public domain"),
+     "author": "NASA"},
+    {"file": "rocket.jpg", "title": N_("rocket"), "subject": N_("DSCOVR launch"), "licence": N_("public domain"),
+     "author": "SpaceX"},
+]
+
+# a digit model is offered digits: the first of each class in MNIST's test split (scripts/mnist_samples.py)
+DIGITS: list[dict[str, str]] = [
+    {"file": f"mnist-{d}.png", "title": str(d), "subject": N_("MNIST test digit"), "licence": "CC BY-SA 3.0",
+     "author": "LeCun, Cortes, Burges"} for d in range(10)]

@@ -1,0 +1,217 @@
+"""The JSON shapes of the API, for validation and for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+
+Activations = Literal["none", "summary", "maps"]
+
+
+class ReceptiveField(BaseModel):
+    size: float
+    jump: float
+    start: float
+
+
+class LayerExplain(BaseModel):
+    title: str
+    text: str
+    formulas: list[str] = Field(description="evaluated equations; the last number of each is this layer's "
+                                "params, output_shape, macs or receptive_field.size")
+
+
+class ModelExplain(BaseModel):
+    text: str
+    params_by_kind: dict[str, int] = Field(description="conv, fc, other")
+    macs_by_kind: dict[str, int] = Field(description="conv, fc, other")
+    activation_bytes: int = Field(description="every layer's output for one image, float32")
+
+
+class Layer(BaseModel):
+    name: str
+    kind: str
+    op: str
+    ops: list[str]
+    input_shape: list[int | None] | None
+    output_shape: list[int] | None
+    params: int | None
+    macs: int | None
+    receptive_field: ReceptiveField | None
+    kernel: list[int] | None = None
+    stride: list[int] | None = None
+    padding: list[int] | None = None
+    groups: int | None = None
+    arithmetic: list[str] = []
+    activation_size: int | None
+    branch: Literal["main", "shortcut", "post"] | None = Field(
+        None, description="for a block's part: on the main branch, on the projection shortcut, or after the add")
+    children: list[Layer] | None = Field(
+        None, description="a residual block's parts in graph order, each with these same fields: the main "
+        "branch's convolutions, batch norms and ReLUs, the 1x1 projection shortcut (conv + BN) when the block "
+        "has one, the add and the final ReLU; their params and macs add up to the block's. Absent (null) for "
+        "other layers")
+    explain: LayerExplain | None = None
+
+
+class ModelSummary(BaseModel):
+    name: str
+    title: str
+    family: str
+    year: int | None
+    source: Literal["builtin", "file"]
+    input_kind: Literal["digit", "photo"]
+    input_shape: list[int | None]
+    params: int | None
+    macs: int | None
+    depth: int | None
+    weights: Literal["trained", "imported", "file", "untrained"]
+    status: Literal["available", "loaded", "error"]
+    error: str | None
+    description: str
+    labels: str
+    assumed: list[str]
+    sha256: str | None
+    layer_cap: dict[str, int] | None = Field(None, description="for a foreign graph with more layers than "
+                                             "convscope exposes: {shown, total}; only the first `shown` layers "
+                                             "have summaries and maps")
+
+
+class Totals(BaseModel):
+    params: int | None
+    macs: int | None
+    activations: int | None
+    depth: int | None
+
+
+class ModelDetail(ModelSummary):
+    layers: list[Layer]
+    totals: Totals
+    card: dict
+    explain: ModelExplain | None = None
+    provider: str | None = Field(None, description="the onnxruntime execution provider its session runs on "
+                                 "(or, not loaded yet, will run on): CUDAExecutionProvider or CPUExecutionProvider")
+
+
+class PredictJSON(BaseModel):
+    """JSON body of POST /predict. Give ``image`` (data URL or base64) or, for digit models, ``pixels``."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, description="model name, e.g. lenet5 or vgg16-3 (or in the path)")
+    image: str | None = Field(None, description="a data URL ('data:image/png;base64,...') or plain base64")
+    # checked by app.serving.preprocess.pixels, vectorised (per-item validation here cost 0.7 ms);
+    # the schema still tells clients exactly what is accepted
+    pixels: Annotated[list[Any], WithJsonSchema({
+        "type": "array", "minItems": 28, "maxItems": 28, "description": "28x28 numbers in [0,1], white ink on black",
+        "items": {"type": "array", "minItems": 28, "maxItems": 28,
+                  "items": {"type": "number", "minimum": 0, "maximum": 1}}})] | None = None
+    top_k: int = Field(5, ge=1, le=1000)
+    activations: Activations = "summary"
+    map_offset: int = Field(0, ge=0, le=1 << 20, description="first channel of each layer's maps")
+    map_channels: int = Field(16, ge=1, le=4096, description="channels per layer in maps")
+    map_size: int = Field(56, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
+    layers: list[str] | None = Field(None, max_length=4096, description="only these layers' maps (all when absent)")
+
+    @field_validator("top_k", "map_offset", "map_channels", "map_size", mode="before")
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # JSON true is not the number 1
+            raise ValueError("must be an integer, not a boolean")
+        return v
+
+
+class TopK(BaseModel):
+    index: int
+    label: str
+    probability: float
+
+
+class Maps(BaseModel):
+    offset: int
+    channels: int
+    total_channels: int
+    height: int
+    width: int
+    downsample: int
+    min: list[float]
+    max: list[float]
+    data: str = Field(description="base64 of channels*height*width bytes; value v of channel c is "
+                      "min[c] + v/255*(max[c]-min[c])")
+
+
+class LayerActivation(BaseModel):
+    name: str
+    shape: list[int]
+    min: float | None = Field(description="over the finite values (null when none is finite)")
+    max: float | None
+    mean: float | None
+    zero_fraction: float
+    nonfinite: int = Field(0, description="how many values are NaN or infinite")
+    maps: Maps | None = None
+
+
+class MapsNext(BaseModel):
+    layer: str = Field(description="the first layer whose maps were not (all) sent")
+    map_offset: int = Field(description="ask for `layer` again from this channel")
+    layers: list[str] = Field(description="that layer and the following ones still to ask for")
+
+
+class MapsPage(BaseModel):
+    complete: bool
+    limit_bytes: int
+    next: MapsNext
+    message: str
+
+
+class SeenInput(BaseModel):
+    shape: list[int]
+    image: str = Field(description="data URL (PNG for digits, JPEG for photos) of what the network received")
+    size: list[int] | None = None
+
+
+class PredictResponse(BaseModel):
+    model: str
+    weights: str
+    input: SeenInput
+    top_k: list[TopK]
+    layers: list[LayerActivation]
+    timing_ms: dict[str, float]
+    nonfinite_outputs: int | None = Field(None, description="NaN/infinite class scores (counted as 0)")
+    maps_page: MapsPage | None = Field(None, description="present when the maps asked for exceed the answer's "
+                                       "size ceiling: what was left out and how to ask for it")
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class WeightsJob(BaseModel):
+    model: str
+    file: str
+    total: int = Field(description="bytes expected")
+    state: Literal["downloading", "importing", "done", "error"]
+    done: int = Field(description="bytes received")
+    error: str | None
+    started: float = Field(description="Unix time")
+
+
+class WeightsOffer(BaseModel):
+    file: str = Field(description="torchvision's file name")
+    size: int = Field(description="bytes")
+
+
+class WeightsStatus(BaseModel):
+    model: str
+    weights: Literal["trained", "imported", "file", "untrained"]
+    offer: WeightsOffer | None = Field(description="the published checkpoint this server can fetch (pinned "
+                                       "sha256), or null")
+    allowed: bool = Field(description="whether this server may download (on by default only on loopback)")
+    enable: str | None = Field(description="when not allowed: how to enable downloads")
+    job: WeightsJob | None = Field(description="the latest fetch for this model, or null")

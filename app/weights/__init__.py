@@ -1,0 +1,1 @@
+"""Weights: seeded initialisation, checkpoint import, downloads of trained weights."""
