@@ -40,7 +40,7 @@ def client(models_dir: Path) -> Iterator:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real `convscope serve` on loopback for the session: the committed LeNet-5 and a tiny foreign model."""
-    from tests.foreign import tiny_resnet
+    from tests.helpers.foreign import tiny_resnet
     from tests.helpers.server import serve
 
     d = tmp_path_factory.mktemp("server-models")

@@ -2,7 +2,7 @@
 
 Every number is computed here from the definition (kernel, stride, channels, shapes); a
 formula reads ``label = expression = ... = value`` and its value is the layer's own
-``params``, ``output_shape``, ``macs`` or ``receptive_field.size`` (tests/test_lessons.py
+``params``, ``output_shape``, ``macs`` or ``receptive_field.size`` (tests/api/test_lessons.py
 evaluates each one). ``_`` is the gettext of the answer's language.
 """
 

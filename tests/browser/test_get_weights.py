@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     torch = pytest.importorskip("torch")
-    from tests import tv_reference
+    from tests.helpers import tv_reference
 
     path = tmp_path_factory.mktemp("www") / "resnet18.pth"
     torch.save(tv_reference.make("resnet18", seed=3).state_dict(), path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import onnx
 
-from tests.foreign import tiny_resnet
+from tests.helpers.foreign import tiny_resnet
 
 # Each payload, if it ever became markup, would run script (alert/confirm/prompt, or bump window.__xss)
 # or add an element the test looks for.

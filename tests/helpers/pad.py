@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.drawn_digits import TEMPLATES
+from tests.helpers.drawn_digits import TEMPLATES
 
 
 def draw(page: Any, digit: int, scale: float = 0.7) -> None:

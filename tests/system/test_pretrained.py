@@ -119,7 +119,7 @@ def test_weights_api_answers_and_refusals(models_dir) -> None:
 @pytest.mark.slow
 def test_serve_pretrained_fetches_verifies_and_imports(tmp_path) -> None:
     torch = pytest.importorskip("torch")
-    from tests import tv_reference
+    from tests.helpers import tv_reference
 
     www = tmp_path / "www"
     www.mkdir()

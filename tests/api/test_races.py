@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.web.app import create_app
-from tests.foreign import tiny_resnet
+from tests.helpers.foreign import tiny_resnet
 from tests.helpers.images import PHOTO
 
 

@@ -53,7 +53,7 @@ def test_bottleneck_parts_of_resnet50_layer1_0() -> None:
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
 def test_children_match_a_torchvision_layout_model(name: str) -> None:
     torch = pytest.importorskip("torch")
-    from tests import tv_reference
+    from tests.helpers import tv_reference
 
     model = tv_reference.make(name)
     shapes: dict[str, list[int]] = {}

@@ -16,8 +16,8 @@ import pytest
 from app.backends.onnx_build import read_metadata
 from app.serving import preprocess as pre
 from tests.conftest import ROOT
-from tests.drawn_digits import render, variants
 from tests.helpers import styled_digits
+from tests.helpers.drawn_digits import render, variants
 
 DIGIT_MODELS = ("lenet5", "lenet5-1998")
 # the committed file must reach this on the 10,000 test images (the bar for each)

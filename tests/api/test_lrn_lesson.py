@@ -11,7 +11,7 @@ import pytest
 from app.lessons.lrn import lrn_stages, worked
 from app.nets.spec import LRN
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CAT = "data:image/jpeg;base64," + base64.b64encode((ROOT / "static/samples/chelsea.jpg").read_bytes()).decode()
 
 

@@ -20,7 +20,7 @@ import pytest
 from app.bench.loadgen import digit_body, free_port
 from tests.helpers import wheelhouse
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["app", "static", "templates", "requirements", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md"]
 SHIPPED_MODELS = ["lenet5.onnx", "lenet5.card.json", "imagenet_classes.tsv"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MARKER = re.compile(r"^(<{7} |={7}$|>{7} )", re.M)
 TEXT = (".py", ".js", ".html", ".css", ".po", ".pot", ".md", ".toml", ".txt", ".json", ".yml", ".yaml", ".sh", ".cfg")
 

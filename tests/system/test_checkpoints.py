@@ -25,7 +25,7 @@ def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _cli_without_torch(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1], env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
 
 
 @pytest.mark.parametrize(("view", "expect"), [

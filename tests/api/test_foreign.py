@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.config import Settings
 from app.web.app import create_app
-from tests.foreign import tiny_resnet
+from tests.helpers.foreign import tiny_resnet
 
 
 def _client(models_dir):

@@ -124,7 +124,7 @@ def test_unpinned_checkpoint_needs_a_digest(models_dir, tmp_path, monkeypatch, c
 @pytest.fixture(scope="module")
 def r18_file(tmp_path_factory) -> Path:
     torch = pytest.importorskip("torch")
-    from tests import tv_reference
+    from tests.helpers import tv_reference
 
     path = tmp_path_factory.mktemp("ckpt") / "resnet18.pth"
     torch.save(tv_reference.make("resnet18").state_dict(), path)

@@ -1,4 +1,4 @@
-"""Importing torchvision-format checkpoints (downloading them: tests/test_download.py), and
+"""Importing torchvision-format checkpoints (downloading them: tests/system/test_download.py), and
 foreign classifiers with a sidecar."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.helpers.checkpoints import write_safetensors, write_torch_zip
 try:  # the refusal cases also run without PyTorch (as in the Docker image); the rest need it
     import torch
 
-    from tests import tv_reference
+    from tests.helpers import tv_reference
 except ImportError:
     torch = None  # type: ignore[assignment]
 needs_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch (the reference modules and torch.save)")
@@ -186,7 +186,7 @@ def test_foreign_classifier_with_sidecar(models_dir) -> None:
 
     from app.config import Settings
     from app.web.app import create_app
-    from tests.foreign import tiny_resnet
+    from tests.helpers.foreign import tiny_resnet
     from tests.helpers.images import PHOTO
 
     tiny_resnet(models_dir / "pets.onnx", classes=3)

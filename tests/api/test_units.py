@@ -16,9 +16,9 @@ from onnx import numpy_helper
 
 from app.backends.onnx_inspect import expose
 from app.serving import preprocess as pre
-from tests.drawn_digits import render
+from tests.helpers.drawn_digits import render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "static" / "samples" / "chelsea.jpg"
 
 

@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.explain.render import spearman, upsample
-from tests.foreign import tiny_resnet
+from tests.helpers.foreign import tiny_resnet
 
 KEYS = {"model", "method", "target", "layer", "map", "overlay", "deletion_auc", "insertion_auc", "random_auc",
         "sanity_rank_correlation", "timing_ms"}

@@ -18,7 +18,7 @@ import app.serving.service as service_mod
 from app.bench.loadgen import run_async
 from app.config import Settings
 from app.web.app import create_app
-from tests.foreign import tiny_resnet
+from tests.helpers.foreign import tiny_resnet
 from tests.helpers.images import GOOD, PHOTO
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
-TEST_IMPORT = re.compile(r"^\s*(from|import)\s+tests(\.\w+)*\.test_\w+", re.M)
+TESTS = Path(__file__).resolve().parents[1]
+TEST_IMPORT = re.compile(r"^\s*(from\s+tests(\.\w+)*\s+import\s+test_\w+"  # from tests.x import test_y
+                         r"|(from|import)\s+tests(\.\w+)*\.test_\w+)", re.M)  # (from|import) tests.x.test_y
 
 
 def test_no_test_module_imports_another() -> None:

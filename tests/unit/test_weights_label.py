@@ -14,7 +14,7 @@ from app import nets
 from app.config import Settings
 from app.serving.registry import Registry, built_weights, card_path, write_builtin, write_model
 from app.weights.init import HeWeights
-from tests.foreign import tiny_resnet
+from tests.helpers.foreign import tiny_resnet
 
 
 def _labels(models_dir: Path) -> dict[str, str]:
@@ -38,7 +38,7 @@ def test_built_on_demand_then_restarted_stays_untrained(tmp_path: Path) -> None:
 
 
 def test_rebuilt_over_trained_or_imported_is_untrained_and_the_stale_card_is_ignored(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent / "models"
+    root = Path(__file__).resolve().parents[2] / "models"
     for f in ("lenet5.onnx", "lenet5.card.json"):
         shutil.copy(root / f, tmp_path / f)
     assert _labels(tmp_path)["lenet5"] == "trained"  # the committed, trained LeNet-5

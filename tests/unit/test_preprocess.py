@@ -8,7 +8,7 @@ from PIL import Image
 
 from app.errors import AppError
 from app.serving import preprocess as pre
-from tests.drawn_digits import render
+from tests.helpers.drawn_digits import render
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,1 @@
+"""Tests through the HTTP API in process (TestClient): contracts, hostile input, limits."""

@@ -1,0 +1,1 @@
+"""Tests of the pure parts: definitions, analysis, numbers against references, training and the repo itself."""
