@@ -8,7 +8,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from app.weights.download import DEFAULT_URL_BASE
+DEFAULT_URL_BASE = "https://download.pytorch.org/models/"  # torchvision's published checkpoints
+
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent

@@ -5,24 +5,22 @@ channel highest, computed once over the 10,000 test images with onnxruntime and 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import io
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from app.errors import AppError, bad_input
 from app.serving.registry import ModelInfo
 from app.serving.service import Service
 from app.units import rf as rfmod
+from app.units.images import TOP, crop, png
+from app.units.photo_examples import PhotoExamples
 
 log = logging.getLogger("convscope")
-TOP = 9
 CHUNK = 500
 FORMAT = 1
 
@@ -45,24 +43,6 @@ def seen(image: np.ndarray, info: ModelInfo) -> np.ndarray:
     return image if int(info.input_shape[1] or 28) == 28 else np.pad(image, 2)
 
 
-def png(a: np.ndarray) -> str:
-    u8 = np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def crop(image: np.ndarray, box: list[int]) -> np.ndarray:
-    """The inclusive box [top, left, bottom, right] of ``image``, zeros outside it (padding)."""
-    top, left, bottom, right = box
-    out = np.zeros((bottom - top + 1, right - left + 1), np.float32)
-    h, w = image.shape
-    r0, r1, c0, c1 = max(top, 0), min(bottom + 1, h), max(left, 0), min(right + 1, w)
-    if r0 < r1 and c0 < c1:
-        out[r0 - top:r1 - top, c0 - left:c1 - left] = image[r0:r1, c0:c1]
-    return out
-
-
 class Examples:
     """Per model file (by sha256): the computed table, the task computing it and its progress."""
 
@@ -70,8 +50,6 @@ class Examples:
         self.tables: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.progress: dict[str, dict[str, Any]] = {}
-        from app.units.photo_examples import PhotoExamples  # it reuses this module's crop helpers
-
         self.photos = PhotoExamples()
 
     @staticmethod

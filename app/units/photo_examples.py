@@ -19,7 +19,7 @@ from app.errors import AppError, bad_input
 from app.serving.registry import ModelInfo
 from app.serving.service import Service, ort_errors
 from app.units import rf as rfmod
-from app.units.examples import TOP, png
+from app.units.images import TOP, png
 
 CROP_SIDE = 112  # crops larger than this are scaled down for the page (deep ResNet fields pass 400 px)
 

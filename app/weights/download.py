@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_URL_BASE = "https://download.pytorch.org/models/"
+from app.config import DEFAULT_URL_BASE
+
 MIN_RATE = 512 * 1024  # bytes/s the overall deadline allows for, beyond a minute's grace
 STALL_S = 30.0  # no byte at all for this long: the mirror has stalled
 MAX_REDIRECTS = 5

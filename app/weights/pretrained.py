@@ -13,7 +13,7 @@ from typing import Any
 from app import i18n, nets
 from app.config import Settings
 from app.errors import AppError
-from app.lessons.layers import N_
+from app.i18n import N_
 from app.weights import download as dl
 
 log = logging.getLogger("convscope")
