@@ -1,4 +1,5 @@
-"""The error types and the one JSON error shape: {"error": {"status", "code", "message"}}."""
+"""The error types and the one JSON error shape: {"error": {"status", "code", "message"}} (its OpenAPI schema:
+app.web.schemas.ErrorResponse)."""
 
 from __future__ import annotations
 
@@ -33,15 +34,6 @@ def bad_input(message: str, status: int = 422, code: str = "invalid_input") -> A
 
 def error_body(status: int, code: str, message: str) -> dict[str, Any]:
     return {"error": {"status": status, "code": code, "message": message}}
-
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"error": {"type": "object", "properties": {
-        "status": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}},
-        "required": ["status", "code", "message"]}},
-    "required": ["error"],
-}
 
 
 API_PREFIXES = ("/api/", "/predict", "/metrics", "/healthz", "/readyz", "/openapi.json", "/static/")

@@ -12,7 +12,6 @@ import base64
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,17 +20,10 @@ import onnxruntime as ort
 from app.analysis import LayerInfo
 from app.catalog.labels import label
 from app.errors import bad_input
+from app.serving.options import MapOptions
 from app.serving.registry import ModelInfo
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="summarise")
-
-
-@dataclass(frozen=True)
-class MapOptions:
-    offset: int = 0  # first channel sent
-    channels: int = 16  # how many channels per layer
-    size: int = 56  # largest side sent; bigger maps are average-pooled down
-    layers: tuple[str, ...] = ()  # only these layers (all when empty)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-Activations = Literal["none", "summary", "maps"]
+from app.serving.options import PredictOptions
 
 
 class ReceptiveField(BaseModel):
@@ -94,8 +94,8 @@ class ModelDetail(ModelSummary):
                                  "(or, not loaded yet, will run on): CUDAExecutionProvider or CPUExecutionProvider")
 
 
-class PredictJSON(BaseModel):
-    """JSON body of POST /predict. Give ``image`` (data URL or base64) or, for digit models, ``pixels``."""
+class PredictSource(BaseModel):
+    """What to run on: the model and one input (an image, or for digit models pixels)."""
 
     model_config = ConfigDict(extra="forbid")
     model: str | None = Field(None, description="model name, e.g. lenet5 or vgg16-3 (or in the path)")
@@ -106,19 +106,11 @@ class PredictJSON(BaseModel):
         "type": "array", "minItems": 28, "maxItems": 28, "description": "28x28 numbers in [0,1], white ink on black",
         "items": {"type": "array", "minItems": 28, "maxItems": 28,
                   "items": {"type": "number", "minimum": 0, "maximum": 1}}})] | None = None
-    top_k: int = Field(5, ge=1, le=1000)
-    activations: Activations = "summary"
-    map_offset: int = Field(0, ge=0, le=1 << 20, description="first channel of each layer's maps")
-    map_channels: int = Field(16, ge=1, le=4096, description="channels per layer in maps")
-    map_size: int = Field(56, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
-    layers: list[str] | None = Field(None, max_length=4096, description="only these layers' maps (all when absent)")
 
-    @field_validator("top_k", "map_offset", "map_channels", "map_size", mode="before")
-    @classmethod
-    def _no_booleans(cls, v: Any) -> Any:
-        if isinstance(v, bool):  # JSON true is not the number 1
-            raise ValueError("must be an integer, not a boolean")
-        return v
+
+class PredictJSON(PredictOptions, PredictSource):
+    """JSON body of POST /predict (and one WS /ws/predict message): the input, then the options
+    (app.serving.options). Give ``image`` (data URL or base64) or, for digit models, ``pixels``."""
 
 
 class TopK(BaseModel):

@@ -14,8 +14,8 @@ from starlette.requests import ClientDisconnect
 from app import i18n, lessons
 from app.errors import AppError, bad_input
 from app.serving import providers
+from app.serving.options import PredictOptions, form_schema
 from app.serving.preprocess import decode_base64
-from app.serving.run import MapOptions
 from app.serving.service import PredictInput, Service
 from app.web.limits import BodyTooLarge
 from app.web.routes.deps import ServiceDep
@@ -25,17 +25,14 @@ router = APIRouter(tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 404, 413, 415, 422, 503, 504)}
 
-_FORM_FIELDS = {"model", "image", "top_k", "activations", "map_offset", "map_channels", "map_size", "layers"}
+# the form fields (and query parameters), their schema and the JSON body: all from app.serving.options
+_FORM_FIELDS = {"model", "image", *PredictOptions.model_fields}
 _PREDICT_BODY = {
     "required": True,
     "content": {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "image": {"type": "string", "format": "binary"}, "model": {"type": "string"},
-            "top_k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
-            "activations": {"type": "string", "enum": ["none", "summary", "maps"], "default": "summary"},
-            "map_offset": {"type": "integer", "minimum": 0}, "map_channels": {"type": "integer", "minimum": 1},
-            "map_size": {"type": "integer", "minimum": 1}, "layers": {"type": "string"},
-        }, "required": ["image"]}},
+            "image": {"type": "string", "format": "binary"}, "model": {"type": "string"}, **form_schema()},
+            "required": ["image"]}},
         "application/json": {"schema": PredictJSON.model_json_schema(ref_template="#/components/schemas/{model}")},
     },
 }
@@ -138,8 +135,7 @@ async def predict_input(fields: dict[str, Any], image: bytes | None, service: Se
                  if len(p.image) > 65536 else decode_base64(p.image, service.settings.max_body_bytes))
     if image is not None and p.pixels is not None:
         raise bad_input("send either an image or pixels, not both")
-    maps = MapOptions(p.map_offset, p.map_channels, p.map_size, tuple(p.layers or ()))
-    return PredictInput(name, image, p.pixels, p.top_k, p.activations, maps)
+    return PredictInput(name, image, p.pixels, p.top_k, p.activations, p.maps())
 
 
 def _loads(body: bytes) -> Any:
@@ -157,8 +153,9 @@ def _loads(body: bytes) -> Any:
 
 _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or JSON with `image` "
         "(data URL or base64) or, for digit models, `pixels` (28x28 numbers in [0,1], white on black). "
-        "Options (JSON keys, form fields or query parameters): `top_k`, `activations` "
-        "(`none`, `summary`, `maps`), `map_offset`, `map_channels`, `map_size`, `layers`.")
+        "Options (JSON keys, form fields or query parameters): "
+        + ", ".join(f"`{n}`" + (" (" + ", ".join(f"`{v}`" for v in p["enum"]) + ")" if "enum" in p else "")
+                    for n, p in form_schema().items()) + ".")
 
 
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS, response_model_exclude_none=True,
