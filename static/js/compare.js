@@ -1,6 +1,6 @@
 // The comparison page: two models side by side with a stage-by-stage diff, and a parameters-vs-MACs chart.
 import { t } from "./i18n.js";
-import { el, fill, svg } from "./lib.js";
+import { el, fill, full, getJSON, si, svg } from "./lib.js";
 
 const tParams = (n) => t("{n} params", { n });
 const tWeightLayers = (n) => t("{n} weight layers", { n });
@@ -11,30 +11,15 @@ const models = JSON.parse(document.getElementById("models-data").textContent);
 const a = document.getElementById("a"), b = document.getElementById("b");
 const side = document.getElementById("side");
 const cache = new Map();
-const num = (n) => (n == null ? "?" : n.toLocaleString("en-US"));
-// one rule for every figure: three significant digits, SI suffix (1.00G, 100M, 11.7M, 61.7k)
-const si = (n) => {
-  if (n == null) return "?";
-  for (const [u, d] of [["G", 1e9], ["M", 1e6], ["k", 1e3]]) {
-    if (Math.abs(n) >= d) return `${Number((n / d).toPrecision(3))}${u}`;
-  }
-  return `${n}`;
-};
 
 async function detail(name) {
-  if (!cache.has(name)) {
-    cache.set(name, fetch(`/api/models/${encodeURIComponent(name)}`).then(async (r) => {
-      const data = await r.json();
-      if (!r.ok) throw new Error(data.error ? data.error.message : `HTTP ${r.status}`);
-      return data;
-    }));
-  }
+  if (!cache.has(name)) cache.set(name, getJSON(`/api/models/${encodeURIComponent(name)}`));
   return cache.get(name);
 }
 
 const sig = (l) => l && JSON.stringify([l.op, l.ops, l.kernel, l.stride, l.padding, l.groups, l.output_shape, l.params]);
 const shape = (s) => (s || ["?"]).join("×");
-const desc = (l) => (l ? `${l.ops.join("→")}${l.kernel ? ` ${l.kernel.join("×")}` : ""} → ${shape(l.output_shape)}, ${tParams(num(l.params))}` : "—");
+const desc = (l) => (l ? `${l.ops.join("→")}${l.kernel ? ` ${l.kernel.join("×")}` : ""} → ${shape(l.output_shape)}, ${tParams(full(l.params))}` : "—");
 
 // A stage: ResNet's "layerN" groups (names "layerN.M"); otherwise the layers working at one input
 // resolution (VGG's blocks, AlexNet's and LeNet's steps); vectors form the classifier.
@@ -71,7 +56,7 @@ function stageSummary(st) {
   const n = st.layers.length;
   const what = bk ? (n > 1 ? t("{n} {kind} blocks", { n, kind: bk.name }) : t("{n} {kind} block", { n, kind: bk.name }))
     : (n > 1 ? t("{n} layers", { n }) : t("{n} layer", { n }));
-  return `${what} → ${shape(st.layers[n - 1].output_shape)}, ${tParams(num(sum(st.layers, "params")))}, ${si(sum(st.layers, "macs"))} MACs`;
+  return `${what} → ${shape(st.layers[n - 1].output_shape)}, ${tParams(full(sum(st.layers, "params")))}, ${si(sum(st.layers, "macs"))} MACs`;
 }
 
 function diffRows(da, db) {
@@ -86,7 +71,7 @@ function diffRows(da, db) {
     const dp = sum(lb, "params") - sum(la, "params");
     rows.push(el("tr", { class: "stage-row", dataset: { stage: key } },
       el("th", { scope: "row" }, key), el("td", {}, stageSummary(xa)), el("td", {}, stageSummary(xb)),
-      el("td", { class: "num" }, `${dp > 0 ? "+" : ""}${num(dp)}`)));
+      el("td", { class: "num" }, `${dp > 0 ? "+" : ""}${full(dp)}`)));
     const ka = blockKind(la[0]), kb = blockKind(lb[0]);
     if (ka && kb && ka.kind !== kb.kind) {
       const said = t("block kind changes: {a} → {b}. Each block's main branch goes from {from} to {to}; the stage's output goes from {s1} to {s2}.", {
@@ -100,7 +85,7 @@ function diffRows(da, db) {
       const name = x && y && x.name !== y.name ? `${x.name} / ${y.name}` : (x || y).name;
       const d = (y?.params ?? 0) - (x?.params ?? 0);
       rows.push(el("tr", { class: "diff-row" }, el("td", {}, name), el("td", {}, desc(x)), el("td", {}, desc(y)),
-        el("td", { class: "num" }, `${d > 0 ? "+" : ""}${num(d)}`)));
+        el("td", { class: "num" }, `${d > 0 ? "+" : ""}${full(d)}`)));
     }
   }
   return rows;
@@ -117,7 +102,7 @@ async function render() {
   const fact = (k, f) => el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, f(da)), el("td", {}, f(db)));
   const facts = el("table", { class: "facts-table" },
     el("thead", {}, el("tr", {}, el("th", {}), el("th", { scope: "col" }, da.title), el("th", { scope: "col" }, db.title))),
-    el("tbody", {}, fact(t("depth"), (m) => tWeightLayers(m.depth)), fact(t("parameters"), (m) => num(m.params)),
+    el("tbody", {}, fact(t("depth"), (m) => tWeightLayers(m.depth)), fact(t("parameters"), (m) => full(m.params)),
       fact("MACs", (m) => si(m.macs)), fact(t("input"), (m) => shape(m.input_shape)), fact(t("layers"), (m) => m.layers.length)));
   const rows = diffRows(da, db);
   const nStages = rows.filter((r) => r.classList.contains("stage-row")).length;
@@ -174,7 +159,7 @@ function chart() {
   pts.forEach((m, i) => {
     const link = svg("a", { href: `/models/${encodeURIComponent(m.name)}` },
       svg("circle", { class: `pt fam-${m.family.replace(/\W/g, "")}`, cx: placed[i].x, cy: placed[i].y, r: 5 },
-        svg("title", {}, `${m.title}: ${tParams(num(m.params))}, ${si(m.macs)} MACs`)));
+        svg("title", {}, `${m.title}: ${tParams(full(m.params))}, ${si(m.macs)} MACs`)));
     if (labels[i]) link.append(svg("text", { class: "ptl", x: labels[i].x, y: labels[i].y, "text-anchor": labels[i].anchor }, m.name));
     root.append(link);
   });

@@ -4,14 +4,12 @@
 // input with an opacity slider and a legend, the deletion/insertion curves and the sanity check.
 // Every server string reaches the page as text (lib.js), never as HTML.
 import { t } from "./i18n.js";
-import { el, fill, svg } from "./lib.js";
+import { el, fill, getJSON, readJSON, sig3, svg } from "./lib.js";
 
 const root = document.getElementById("why-panel");
 let last = null; // the latest prediction: {model, input, result}
 let opts = null; // the model's explain options
 let running = null;
-
-const f3 = (v) => (v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
 const ui = {
   method: el("select", { id: "why-method", "aria-label": t("method") },
@@ -70,12 +68,7 @@ function showCost() {
   ui.cost.textContent = cost + about;
 }
 
-async function loadOptions(model) {
-  const r = await fetch(`/api/models/${encodeURIComponent(model)}/explain`);
-  const data = await r.json();
-  if (!r.ok) throw new Error(data.error ? data.error.message : `HTTP ${r.status}`);
-  return data;
-}
+const loadOptions = (model) => getJSON(`/api/models/${encodeURIComponent(model)}/explain`);
 
 document.addEventListener("convscope:predicted", async (e) => {
   const first = !last || last.model !== e.detail.model;
@@ -122,10 +115,7 @@ async function run() {
       method: "POST", signal: ctrl.signal,
       headers: { "content-type": "application/json", accept: "application/x-ndjson" }, body: JSON.stringify(body),
     });
-    if (!res.ok) {
-      const data = await res.json().catch(() => ({}));
-      throw new Error(data.error ? data.error.message : `HTTP ${res.status}`);
-    }
+    if (!res.ok) await readJSON(res); // throws the server's message
     const result = await readStream(res);
     show(result);
     ui.status.textContent = t("done: {runs} images run; map {map} ms, checks {checks} ms", {
@@ -214,7 +204,7 @@ function legend(lo, hi) {
   opts.colormap.forEach(([r, gg, b], i) => g.addColorStop(i / (opts.colormap.length - 1), `rgb(${r},${gg},${b})`));
   ctx.fillStyle = g;
   ctx.fillRect(0, 0, 160, 10);
-  return el("p", { class: "legend", id: "why-legend" }, `${f3(lo)} `, c, ` ${f3(hi)}`);
+  return el("p", { class: "legend", id: "why-legend" }, `${sig3(lo)} `, c, ` ${sig3(hi)}`);
 }
 
 function curves(c, r) {
@@ -231,9 +221,9 @@ function curves(c, r) {
   svg("text", { x: (L + W) / 2, y: H - 4, "text-anchor": "middle" }, t("fraction of pixels")),
   line(c.random, "c-random"), line(c.deletion, "c-deletion"), line(c.insertion, "c-insertion"));
   const key = el("ul", { class: "why-key" },
-    el("li", { class: "c-deletion" }, t("deletion, AUC {auc} (lower is better)", { auc: f3(r.deletion_auc) })),
-    el("li", { class: "c-insertion" }, t("insertion, AUC {auc} (higher is better)", { auc: f3(r.insertion_auc) })),
-    el("li", { class: "c-random" }, t("random deletion, AUC {auc}", { auc: f3(r.random_auc) })));
+    el("li", { class: "c-deletion" }, t("deletion, AUC {auc} (lower is better)", { auc: sig3(r.deletion_auc) })),
+    el("li", { class: "c-insertion" }, t("insertion, AUC {auc} (higher is better)", { auc: sig3(r.insertion_auc) })),
+    el("li", { class: "c-random" }, t("random deletion, AUC {auc}", { auc: sig3(r.random_auc) })));
   return el("div", {}, chart, key);
 }
 

@@ -1,8 +1,8 @@
 // Small heat grids for the unit panel and the kernels view: a k×k grid of coloured cells, each with its
 // number as text (small grids) or as a tooltip (title), and canvases of tiles. Text only, never HTML.
-import { el } from "./lib.js";
+import { el, fmt } from "./lib.js";
 import { t } from "./i18n.js";
-import { LUT, fmt } from "./maps.js";
+import { LUT } from "./maps.js";
 
 export const viridis = (t) => {
   const i = Math.max(0, Math.min(255, Math.round(t * 255))) * 3;

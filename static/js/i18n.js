@@ -9,6 +9,3 @@ export function t(message, params = {}) {
   const s = messages[message] || message;
   return s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
 }
-
-// Numbers in full, as the tables print them (295,168).
-export const full = (n) => (n == null ? "?" : Number(n).toLocaleString("en-US"));

@@ -2,17 +2,14 @@
 // A photo model's first layer as RGB tiles (each filter normalised to its own range), small layers
 // (LeNet's C1 and C3) as grey grids of every slice, deeper layers as a grid of per-filter norms in
 // which one filter opens into its slices. Seeded untrained weights are said to be random.
-import { el, fill } from "./lib.js";
+import { el, fill, fmt, getJSON } from "./lib.js";
 import { t } from "./i18n.js";
-import { fmt, getJSON } from "./maps.js";
+import { decode } from "./maps.js";
 import { tileCanvas, viridis } from "./heat.js";
 
-function floats(b64) {
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new Float32Array(bytes.buffer); // little-endian, as every browser's typed arrays are on x86/ARM
-}
+// an answer's base64 `data` (maps.js decodes it to bytes) read as float32: little-endian, as every
+// browser's typed arrays are on x86/ARM
+const floats = (d) => new Float32Array(decode(d).buffer);
 
 const grey = (v, lo, hi) => { const g = Math.round(((v - lo) / (hi - lo || 1)) * 255); return [g, g, g]; };
 
@@ -58,7 +55,7 @@ export function kernelsView(host, model) {
       const first = layer === convs[0] && cin === 3;
       if (first || cout * cin <= 16 * 16) {
         const d = await getJSON(q);
-        const data = floats(d.data);
+        const data = floats(d);
         if (first) {
           fill(body, el("p", { class: "note" }, t("{n} filters of 3×{k}×{k} shown as RGB, each filter normalised to its own min…max (so contrast, not size, is comparable).", { n: cout, k })),
             tileCanvas(rgbTiles(data, cout, k), k, k, { px: Math.max(3, Math.round(44 / k)), cols: 16 }));
@@ -80,7 +77,7 @@ export function kernelsView(host, model) {
         b.style.background = `rgb(${c[0]},${c[1]},${c[2]})`;
         b.addEventListener("click", async () => {
           const one = await getJSON(`${q}&filter=${f}`);
-          const data = floats(one.data);
+          const data = floats(one);
           fill(open, el("p", { class: "note" }, t("filter {f} (norm {v}): its {c} slices of {k}×{k}, grey over the filter's own min…max", { f, v: fmt(n), c: cin, k })),
             tileCanvas(greyTiles(data, 0, cin, k), k, k, { cols: 32, px: Math.max(3, Math.round(18 / k)) }));
         });

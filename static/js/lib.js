@@ -40,3 +40,45 @@ export function fill(node, ...children) {
   node.replaceChildren();
   return append(node, ...children);
 }
+
+// ---- numbers: one set of formatters for every page. The server's templates group digits the same way
+// (the "commas" filter in app/web/routes/pages.py: f"{n:,}").
+
+// Every digit, grouped by thousands, as the tables print them (295,168); "?" when unknown.
+export const full = (n) => (n == null ? "?" : Number(n).toLocaleString("en-US"));
+
+// Three significant digits with an SI suffix (1G, 100M, 11.7M, 61.7k); "?" when unknown.
+export function si(n) {
+  if (n == null) return "?";
+  for (const [u, d] of [["G", 1e9], ["M", 1e6], ["k", 1e3]]) {
+    if (Math.abs(n) >= d) return `${Number((n / d).toPrecision(3))}${u}`;
+  }
+  return `${n}`;
+}
+
+// A measured value (an activation, a weight, a norm): whole from 100 up, two decimals from 1, else 3 digits.
+export const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
+
+// Three significant digits (an AUC, a correlation), whole from 100 up; "—" when unknown.
+export const sig3 = (v) => (v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
+
+// ---- fetching JSON: every answer is read here, so that an error says the same everywhere. A non-2xx
+// answer throws an Error with the server's message ({error: {message, code}}) and its status and code.
+export async function readJSON(res) {
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = new Error(data.error ? data.error.message : `HTTP ${res.status}`);
+    err.status = res.status;
+    err.code = data.error && data.error.code;
+    throw err;
+  }
+  return data;
+}
+
+export const getJSON = async (url) => readJSON(await fetch(url));
+
+export async function postJSON(url, body, signal) {
+  return readJSON(await fetch(url, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal,
+  }));
+}

@@ -6,7 +6,7 @@
 // to a request), "pad-roundtrip" (request sent to answer parsed) and "pad-paint" (answer to DOM) split it.
 // `state.dataset.live` is "busy" while a change of the drawing has no answer yet, "settled" once the
 // latest drawing's answer is shown (what scripts and tests wait for after the pen lifts).
-import { postJSON } from "./maps.js";
+import { postJSON } from "./lib.js";
 
 export class Live {
   constructor(body, onResult, onError, state = document.body) {

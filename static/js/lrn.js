@@ -1,8 +1,8 @@
 // What LRN does, visibly: after an image runs on an explorer with LRN layers (alexnet, vgg11-lrn), the same
 // channels before and after each LRN side by side, and one position's arithmetic worked through.
 import { t } from "./i18n.js";
-import { el, fill } from "./lib.js";
-import { paintMaps, postJSON } from "./maps.js";
+import { el, fill, postJSON } from "./lib.js";
+import { paintMaps } from "./maps.js";
 
 const host = document.getElementById("lrn-out");
 const model = JSON.parse(document.getElementById("model-data").textContent);

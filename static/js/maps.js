@@ -2,6 +2,7 @@
 // Format (see app/serving/run.py): base64 of channels*height*width bytes; byte v of channel c
 // stands for min[c] + v/255 * (max[c] - min[c]).
 import { t } from "./i18n.js";
+import { fmt } from "./lib.js";
 
 // viridis, 9 control points, interpolated into a 256-entry lookup table
 const STOPS = [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
@@ -21,9 +22,6 @@ export function decode(maps) {
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return bytes;
 }
-
-const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
-export { fmt };
 
 let tip;
 function tooltip() {
@@ -121,26 +119,4 @@ export function paintMaps(grid, maps, { scale = 3, label = t("ch"), side = null,
 export function statsText(l) {
   return t("min {min} · max {max} · mean {mean} · {zero}% zero", {
     min: fmt(l.min), max: fmt(l.max), mean: fmt(l.mean), zero: (l.zero_fraction * 100).toFixed(0) });
-}
-
-// GET a JSON answer; a non-2xx answer throws an Error with the server's message
-export async function getJSON(url) {
-  const res = await fetch(url);
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(data.error ? data.error.message : `HTTP ${res.status}`);
-  return data;
-}
-
-export async function postJSON(url, body, signal) {
-  const res = await fetch(url, {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal,
-  });
-  const data = await res.json().catch(() => ({ error: { message: `HTTP ${res.status}` } }));
-  if (!res.ok) {
-    const err = new Error(data.error ? data.error.message : `HTTP ${res.status}`);
-    err.status = res.status;
-    err.code = data.error && data.error.code;
-    throw err;
-  }
-  return data;
 }

@@ -1,7 +1,8 @@
 // The layer explorer: network diagram, image upload / samples -> top-5 and lazily painted maps per layer.
 import { t } from "./i18n.js";
-import { el } from "./lib.js";
-import { mapSide, paintMaps, postJSON, statsText } from "./maps.js";
+import { el, postJSON } from "./lib.js";
+import { layerSection, largestSide, paintOpts } from "./layers.js";
+import { paintMaps } from "./maps.js";
 import "./predict.js";
 import "./lrn.js";
 import { kernelsView } from "./kernels.js";
@@ -13,7 +14,7 @@ const statusEl = document.getElementById("status");
 const PER_PAGE = 16;
 let image = null; // data URL of the current input
 let seq = 0;
-const units = createUnits({ modelName: model.name }); // click or keyboard-select a map cell
+const units = createUnits({ modelName: model.name, model }); // click or keyboard-select a map cell
 
 // ---- diagram: one block per layer, height ~ spatial size, width ~ channels (log), residual arcs
 function diagram() {
@@ -123,6 +124,7 @@ function clearResults() {
 }
 
 let lastRes = null;
+const layerOf = new WeakMap(); // a painted section -> its layer's answer (first page of maps, min, max)
 function show(res, t0) {
   lastRes = res;
   document.getElementById("seen").src = res.input.image;
@@ -139,10 +141,8 @@ function show(res, t0) {
   }, { rootMargin: "400px" });
   const frag = document.createDocumentFragment();
   res.layers.forEach((l, i) => {
-    const sec = el("section", { class: "layer", id: `maps-${i}`, dataset: { layer: l.name } },
-      el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))),
-      el("p", { class: "stats" }, statsText(l)), el("div", { class: "grid" }));
-    sec._layer = l;
+    const { sec } = layerSection(l, `maps-${i}`);
+    layerOf.set(sec, l);
     frag.append(sec);
     observer.observe(sec);
   });
@@ -150,24 +150,18 @@ function show(res, t0) {
 }
 
 // Maps are drawn at sizes proportional to their real height and width across the whole network.
-const largest = Math.max(1, ...model.layers.map((l) => (l.output_shape && l.output_shape.length === 3 ? Math.max(l.output_shape[1], l.output_shape[2]) : 0)));
+const largest = largestSide(model.layers.map((l) => l.output_shape));
 const sharedBox = document.getElementById("shared-scale");
-const DIGITS = [..."0123456789"];
-
-function paintOpts(l) {
-  const real = l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 1;
-  return { side: mapSide(real, largest), range: sharedBox && sharedBox.checked ? [l.min, l.max] : null,
-    labels: model.labels === "mnist" && l.shape.length === 1 && l.shape[0] === 10 ? DIGITS : null };
-}
+const opts = (l) => paintOpts(l, { largest, shared: sharedBox && sharedBox.checked, digits: model.labels === "mnist" });
 
 function paintSection(sec) {
-  const l = sec._layer;
-  const grid = sec.querySelector(".grid");
-  paintMaps(grid, l.maps, { ...paintOpts(l), decorate: units.decorate(l.name, l.maps) });
-  addMore(sec, l.maps.offset + l.maps.channels, l.maps.total_channels);
+  const l = layerOf.get(sec);
+  paintMaps(sec.querySelector(".grid"), l.maps, { ...opts(l), decorate: units.decorate(l.name, l.maps) });
+  addMore(sec, l, l.maps.offset + l.maps.channels, l.maps.total_channels);
 }
 
-function addMore(sec, next, total) {
+// `first`: the layer's first answer, whose min and max set the shared colour scale for every page of maps
+function addMore(sec, first, next, total) {
   sec.querySelector(".more")?.remove();
   if (next >= total) return;
   const b = document.createElement("button");
@@ -182,8 +176,8 @@ function addMore(sec, next, total) {
       });
       const l = res.layers.find((x) => x.name === sec.dataset.layer);
       paintMaps(sec.querySelector(".grid"), l.maps,
-        { ...paintOpts({ ...l, min: sec._layer.min, max: sec._layer.max }), decorate: units.decorate(l.name, l.maps) });
-      addMore(sec, next + l.maps.channels, total);
+        { ...opts({ ...l, min: first.min, max: first.max }), decorate: units.decorate(l.name, l.maps) });
+      addMore(sec, first, next + l.maps.channels, total);
     } catch (err) {
       b.textContent = err.message;
     }

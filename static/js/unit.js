@@ -3,9 +3,8 @@
 // across the layer, the arithmetic of the activation (POST /unit) and, for digit models, the MNIST test
 // images that excite its channel most. Pages call createUnits() and hand decorate() to paintMaps(); the
 // panel follows each `convscope:predicted` event the page dispatches after painting its maps.
-import { el, fill } from "./lib.js";
+import { el, fill, fmt, getJSON, postJSON } from "./lib.js";
 import { t } from "./i18n.js";
-import { fmt, getJSON, postJSON } from "./maps.js";
 import { renderArithmetic, renderExamples } from "./unitmath.js";
 
 const css = el("link", { rel: "stylesheet", href: "/static/css/unit.css" });
@@ -17,9 +16,11 @@ export function rfBox(rf, y, x) {
   return [top, left, top + rf.size - 1, left + rf.size - 1];
 }
 
-export function createUnits({ modelName }) {
+// model: the model's detail (GET /api/models/NAME) where the page already has it, or a promise of it;
+// without it the panel fetches it once.
+export function createUnits({ modelName, model = null }) {
   const api = `/api/models/${encodeURIComponent(modelName)}`;
-  const modelP = getJSON(api);
+  const modelP = Promise.resolve(model || getJSON(api));
   const panel = el("section", { class: "unit-panel", id: "unit-panel", "aria-label": t("inside one unit"), hidden: true });
   const cursor = el("div", { class: "cell-cursor", hidden: true });
   const readout = el("div", { class: "cell-readout", id: "cell-readout", role: "status", "aria-live": "polite", hidden: true });
@@ -261,5 +262,5 @@ export function createUnits({ modelName }) {
     if (e.detail.model === modelName) update(e.detail.result, e.detail.input);
   });
 
-  return { decorate };
+  return { decorate, model: modelP };
 }

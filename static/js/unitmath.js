@@ -1,9 +1,8 @@
 // The unit panel's arithmetic: patch, kernel and products per input channel as heat grids, the sum, the bias,
 // the pre-activation, ReLU (and LRN), and the value; for max pooling the window and its winner; for digit
 // models the nine MNIST test images that excite the channel most (computed once, with a progress bar).
-import { el, fill } from "./lib.js";
+import { el, fill, fmt, getJSON } from "./lib.js";
 import { t } from "./i18n.js";
-import { fmt, getJSON } from "./maps.js";
 import { heatGrid } from "./heat.js";
 
 const SHOWN = 6; // input channels drawn as grids (largest partial sums first); the rest as a list

@@ -92,3 +92,22 @@ def test_compare_aligns_resnet_stages_and_says_the_block_kind_changes(server: st
     # never a name-matched "layer1.1: -3,584 params" between a basic and a bottleneck block
     assert page.locator("#diff tr.diff-row", has_text="layer1.1").first.inner_text().count("Conv") >= 2
     assert page.console_errors == []
+
+
+def test_numbers_grouped_alike_by_the_pages_and_the_server(server: str, page) -> None:
+    from app.web.routes.pages import templates
+
+    commas = templates.env.filters["commas"]  # what the server-rendered tables print
+    page.goto(server + "/compare")
+    page.wait_for_selector("#diff")
+    numbers = [0, 7, 999, 1000, 61_706, 295_168, 138_357_544, -3_584, None]
+    full = page.evaluate("async ns => { const { full } = await import('/static/js/lib.js'); return ns.map(full); }",
+                         numbers)
+    assert full == [commas(n) for n in numbers]
+    # and on the page: the facts table (lib.js) prints VGG's parameters as the VGG table (Jinja) does
+    facts = page.eval_on_selector_all(".facts-table tbody tr",
+                                      "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    params = next(r for r in facts if r[0] == "parameters")[1:]
+    footer = page.eval_on_selector_all("#vgg-table tfoot td", "tds => tds.map(t => t.textContent)")
+    assert params and all("," in p and p in footer for p in params)
+    assert page.console_errors == []

@@ -15,7 +15,7 @@ from tests.helpers.pad import draw
 
 pytestmark = pytest.mark.browser
 SAMPLES = Path(__file__).resolve().parents[2] / "static" / "samples"
-FMT = "async v => (await import('/static/js/maps.js')).fmt(v)"  # the page's own number format
+FMT = "async v => (await import('/static/js/lib.js')).fmt(v)"  # the page's own number format
 # four or more English words in a row (as tests/browser/test_i18n.py): a phrase left untranslated
 ENGLISH_RUN = re.compile(r"[A-Za-z]{2,}(?:[ ,'’-]+[A-Za-z]{2,}){3,}")
 PANEL_TEXT = """() => ['#unit-panel', '#kernels'].map(s => {
