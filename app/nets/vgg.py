@@ -76,3 +76,30 @@ def vgg(name: str) -> Net:
         paper="Very Deep Convolutional Networks for Large-Scale Image Recognition (2014)",
         aliases=("vgg16",) if name == "vgg16-3" else (),
     )
+
+
+def table1(params: dict[str, int | None]) -> dict[str, object]:
+    """The paper's Table 1 from ``cfgs``: one column per configuration (``variants``' order), rows aligned by
+    block, each block closed by its max pool, then the classifier. ``params`` holds each variant's parameter
+    count (app.analysis computes them; it sits above this package)."""
+    names = list(variants)
+    blocks: dict[str, list[list[str]]] = {}
+    for n in names:
+        per_block: list[list[str]] = [[]]
+        for v in cfgs[variants[n][0]]:
+            if v == "M":
+                per_block.append([])
+            elif v == "LRN":
+                per_block[-1].append("LRN")
+            else:
+                out, k = v if isinstance(v, tuple) else (v, 3)
+                per_block[-1].append(f"conv{k}-{out}")
+        blocks[n] = per_block[:-1]
+    rows: list[dict[str, object]] = []
+    for b in range(5):
+        for r in range(max(len(blocks[n][b]) for n in names)):
+            rows.append({"kind": "layers", "cells": [blocks[n][b][r] if r < len(blocks[n][b]) else "" for n in names]})
+        rows.append({"kind": "pool", "label": "maxpool"})
+    rows += [{"kind": "pool", "label": fc} for fc in ("FC-4096", "FC-4096", "FC-1000", "soft-max")]
+    return {"names": names, "configs": [variants[n][0] for n in names], "depths": [variants[n][1] for n in names],
+            "rows": rows, "params": [params[n] for n in names]}

@@ -20,6 +20,7 @@ from app.config import Settings
 from app.errors import AppError, bad_input
 from app.metrics import Metrics
 from app.serving import preprocess as pre
+from app.serving import providers
 from app.serving.registry import ModelInfo, Registry
 from app.serving.run import MapOptions, Timer, answer, check_layers, run
 
@@ -59,6 +60,56 @@ class Service:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    # what routes ask about the models: the registry stays behind these
+    def models(self, refresh: bool = True) -> list[dict[str, Any]]:
+        """Every servable model's summary; ``refresh`` first looks for model files dropped in, removed or
+        replaced (at most once a second)."""
+        if refresh:
+            self.registry.refresh(min_interval_s=1.0)
+        return [src.info.summary() for src in self.registry.sources.values()]
+
+    def info(self, name: str, refresh: bool = False) -> ModelInfo:
+        """One model's description (a 404 AppError for an unknown name; case and aliases resolved)."""
+        if refresh:
+            self.registry.refresh(min_interval_s=1.0)
+        return self.registry.info(name)
+
+    def detail(self, name: str) -> dict[str, Any]:
+        """One model's summary with its layer table, totals and card (the JSON of GET /api/models/{name})."""
+        return self.registry.info(name).detail()
+
+    def names(self) -> list[str]:
+        return sorted(self.registry.sources)
+
+    def closest(self, name: str) -> list[str]:
+        """The model names nearest an unknown one, for a 404 page."""
+        return self.registry.closest(name)
+
+    def digit_models(self) -> list[str]:
+        """Models the drawing pad can drive: digit input of 1x28x28 or 1x32x32 (built-in or a dropped-in file)."""
+        return [name for name, src in self.registry.sources.items()
+                if src.info.input_kind == "digit" and list(src.info.input_shape) in ([1, 28, 28], [1, 32, 32])]
+
+    def provider(self, name: str) -> str:
+        """The onnxruntime execution provider the model's session runs on (or, not loaded yet, will run on)."""
+        return providers.used(self.registry.cached(name), self.settings.provider)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the eager models are loaded, and a body saying which are and which are awaited."""
+        loaded = set(self.registry.loaded())
+        missing = [n for n in self.settings.eager if n not in loaded]
+        return not missing, {"status": "ready" if not missing else "starting", "loaded": sorted(loaded),
+                             "waiting_for": missing}
+
+    def observe(self) -> None:
+        """Bring the metrics' gauges of loaded models and session-cache bytes up to date."""
+        self.metrics.loaded.set(len(self.registry.loaded()))
+        self.metrics.cache_bytes.set(self.registry.memory_bytes())
+
+    def imported(self, name: str) -> None:
+        """New weights were written for ``name``: serve them from the next request on."""
+        self.registry.check(name)
 
     async def blocking(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)

@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)  # /docs with its assets from the app itself
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.metrics = metrics
-    app.state.pretrained = Pretrained(settings, on_imported=lambda name: app.state.service.registry.check(name))
+    app.state.pretrained = Pretrained(settings, on_imported=lambda name: app.state.service.imported(name))
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
     app.add_middleware(HeadAsGet)  # innermost: metrics still count HEAD as HEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s,

@@ -13,7 +13,6 @@ from starlette.requests import ClientDisconnect
 
 from app import i18n, lessons
 from app.errors import AppError, bad_input
-from app.serving import providers
 from app.serving.options import PredictOptions, form_schema
 from app.serving.preprocess import decode_base64
 from app.serving.service import PredictInput, Service
@@ -40,8 +39,7 @@ _PREDICT_BODY = {
 
 @router.get("/api/models", response_model=list[ModelSummary], summary="Every servable model")
 def list_models(service: ServiceDep) -> list[dict[str, Any]]:
-    service.registry.refresh(min_interval_s=1.0)  # files dropped in, removed or replaced
-    return [src.info.summary() for src in service.registry.sources.values()]
+    return service.models()
 
 
 @router.get("/api/models/{name}", response_model=ModelDetail, responses=ERRORS, summary="A model's layer table",
@@ -49,8 +47,7 @@ def list_models(service: ServiceDep) -> list[dict[str, Any]]:
             "Content-Language says which was used) each built-in layer's `explain` is in that language.")
 def model_detail(name: str, service: ServiceDep,
                  lang: str | None = Query(None, description="zh or en (the language of `explain`)")) -> dict[str, Any]:
-    detail = lessons.attach(service.registry.info(name).detail(), i18n.current.get())
-    return {**detail, "provider": providers.used(service.registry.cached(name), service.settings.provider)}
+    return {**lessons.attach(service.detail(name), i18n.current.get()), "provider": service.provider(name)}
 
 
 async def _parse(request: Request, service: Service, model: str | None,

@@ -27,7 +27,7 @@ def _pretrained(request: Request) -> Pretrained:
             summary="Trained weights for a built-in model: the published checkpoint, whether this server may "
             "fetch it, and the progress of a fetch")
 def weights_status(name: str, request: Request, service: ServiceDep) -> dict[str, Any]:
-    info = service.registry.info(name)  # 404 for unknown names
+    info = service.info(name)  # 404 for unknown names
     return {"model": info.name, "weights": info.weights, **_pretrained(request).status(info.name)}
 
 
@@ -35,7 +35,7 @@ def weights_status(name: str, request: Request, service: ServiceDep) -> dict[str
              summary="Fetch torchvision's published checkpoint on the server, check its pinned sha256 and "
              "import it; poll GET for progress. The model serves the trained weights when the job is done.")
 def weights_fetch(name: str, request: Request, service: ServiceDep) -> Any:
-    info = service.registry.info(name)
+    info = service.info(name)
     pre = _pretrained(request)
     pre.start(info.name)
     return JSONResponse({"model": info.name, "weights": info.weights, **pre.status(info.name)}, 202)

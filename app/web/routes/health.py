@@ -23,16 +23,12 @@ def healthz(service: ServiceDep) -> dict[str, Any]:
 @router.get("/readyz", summary="Readiness: the eager models are loaded", response_model=None,
             responses={503: {"description": "still loading the eager models"}})
 def readyz(service: ServiceDep) -> Any:
-    loaded = set(service.registry.loaded())
-    missing = [n for n in service.settings.eager if n not in loaded]
-    body = {"status": "ready" if not missing else "starting", "loaded": sorted(loaded), "waiting_for": missing}
-    return JSONResponse(body, 200 if not missing else 503)
+    ready, body = service.readiness()
+    return JSONResponse(body, 200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(service: ServiceDep) -> Response:
-    m = service.metrics
-    m.loaded.set(len(service.registry.loaded()))
-    m.cache_bytes.set(service.registry.memory_bytes())
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    service.observe()
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from app import i18n, lessons, nets
-from app.analysis import analyse, totals
+from app import i18n, lessons
 from app.config import TEMPLATES_DIR
 from app.errors import AppError, bad_input
 from app.i18n import N_
@@ -80,41 +79,32 @@ def weights_commands(name: str) -> list[str]:
 
 @router.get("/", response_class=HTMLResponse)
 def gallery(request: Request, service: ServiceDep) -> Any:
-    service.registry.refresh(min_interval_s=1.0)
-    models = [src.info.summary() for src in service.registry.sources.values()]
-    return templates.TemplateResponse(request, "index.html", {"models": models, "page": "index"})
-
-
-def digit_models(service: Service) -> list[str]:
-    """Models the pad can drive: digit input of 1x28x28 or 1x32x32 (built-in or a dropped-in file)."""
-    return [name for name, src in service.registry.sources.items()
-            if src.info.input_kind == "digit" and list(src.info.input_shape) in ([1, 28, 28], [1, 32, 32])]
+    return templates.TemplateResponse(request, "index.html", {"models": service.models(), "page": "index"})
 
 
 @router.get("/draw", response_class=HTMLResponse)
 def draw(request: Request, service: ServiceDep, model: str = "lenet5") -> Any:
-    service.registry.refresh(min_interval_s=1.0)
-    info = service.registry.info(model)  # 404 JSON for an unknown name
-    choices = digit_models(service)
+    info = service.info(model, refresh=True)  # 404 JSON for an unknown name
+    choices = service.digit_models()
     if info.name not in choices:
         raise bad_input(f"{info.name} does not read digits; the pad drives {', '.join(choices)}")
-    return templates.TemplateResponse(request, "draw.html", {"model": info.detail(), "page": "draw",
+    return templates.TemplateResponse(request, "draw.html", {"model": service.detail(info.name), "page": "draw",
                                                              "choices": choices,
                                                              "weights_commands": weights_commands(info.name)})
 
 
-def not_found_page(request: Request, service: Any, name: str | None = None) -> HTMLResponse:
+def not_found_page(request: Request, service: Service, name: str | None = None) -> HTMLResponse:
     """The HTML 404: what was asked for and, for a model name, the closest names there are."""
-    closest = service.registry.closest(name) if name else []
+    closest = service.closest(name) if name else []
     return templates.TemplateResponse(request, "404.html", {
         "page": "404", "name": (name or "")[:100], "path": request.url.path[:200], "closest": closest,
-        "models": sorted(service.registry.sources)}, status_code=404)
+        "models": service.names()}, status_code=404)
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
 def explorer(name: str, request: Request, service: ServiceDep) -> Any:
     try:
-        info = service.registry.info(name)
+        info = service.info(name)
     except AppError as e:
         if e.status != 404:
             raise
@@ -122,7 +112,7 @@ def explorer(name: str, request: Request, service: ServiceDep) -> Any:
     if info.name != name:  # another case or an alias: one address per model
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"/models/{quote(info.name)}{query}", status_code=301)
-    detail = lessons.attach(info.detail(), i18n.current.get())
+    detail = lessons.attach(service.detail(info.name), i18n.current.get())
     return templates.TemplateResponse(request, "model.html", {
         "model": detail, "page": "model", "samples": DIGITS if info.input_kind == "digit" else SAMPLES,
         "weights_commands": weights_commands(info.name),
@@ -130,45 +120,13 @@ def explorer(name: str, request: Request, service: ServiceDep) -> Any:
         "lrn_layers": [s for s, _r, _o in lrn_stages(info.name)] if info.source == "builtin" else []})
 
 
-def vgg_table() -> dict[str, Any]:
-    """The paper's Table 1, from the config lists: one column per configuration, rows aligned by block."""
-    names = list(vgg.variants)
-    cols = {n: vgg.cfgs[vgg.variants[n][0]] for n in names}
-    blocks: dict[str, list[list[str]]] = {}
-    for n, cfg in cols.items():
-        per_block: list[list[str]] = [[]]
-        for v in cfg:
-            if v == "M":
-                per_block.append([])
-            elif v == "LRN":
-                per_block[-1].append("LRN")
-            else:
-                out, k = v if isinstance(v, tuple) else (v, 3)
-                per_block[-1].append(f"conv{k}-{out}")
-        blocks[n] = per_block[:-1]
-    rows: list[dict[str, Any]] = []
-    for b in range(5):
-        height = max(len(blocks[n][b]) for n in names)
-        for r in range(height):
-            cells = []
-            for n in names:
-                col = blocks[n][b]
-                cells.append(col[r] if r < len(col) else "")
-            rows.append({"kind": "layers", "cells": cells})
-        rows.append({"kind": "pool", "label": "maxpool"})
-    for fc in ("FC-4096", "FC-4096", "FC-1000", "soft-max"):
-        rows.append({"kind": "pool", "label": fc})
-    params = [totals(analyse(nets.get(n)))["params"] for n in names]
-    return {"names": names, "configs": [vgg.variants[n][0] for n in names],
-            "depths": [vgg.variants[n][1] for n in names], "rows": rows, "params": params}
-
-
 @router.get("/compare", response_class=HTMLResponse)
 def compare(request: Request, service: ServiceDep) -> Any:
-    models = [src.info.summary() for src in service.registry.sources.values()]
+    models = service.models(refresh=False)
+    params = {m["name"]: m["params"] for m in models}  # Table 1's counts: the models' own (app.analysis)
     return templates.TemplateResponse(request, "compare.html", {
-        "models": models, "vgg": vgg_table(), "page": "compare", "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get()),
-        "lenet": lenet.history_table()})
+        "models": models, "vgg": vgg.table1(params), "page": "compare",
+        "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get()), "lenet": lenet.history_table()})
 
 
 SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples/LICENSE.md

@@ -77,7 +77,7 @@ _UNIT_BODY = {"required": True, "content": {  # /predict's fields and the unit's
             summary="The receptive field of one unit on the input")
 def receptive_field(name: str, service: ServiceDep, layer: str = Query(...), y: int = Query(...),
                     x: int = Query(...)) -> dict[str, Any]:
-    return rf_box(service.registry.info(name), layer, y, x)
+    return rf_box(service.info(name), layer, y, x)
 
 
 @router.post("/api/models/{name}/unit", responses=ERRORS, summary="The arithmetic of one activation",
