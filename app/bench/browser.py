@@ -1,7 +1,8 @@
 """The browser part of `convscope bench`: the drawing pad in real headless Chromium (Playwright), one long
 continuous stroke, and what the page measured itself: "pen-to-paint" performance measures (from a pen movement
-to the frame after its prediction was painted), updates per second while drawing, and requests in flight as
-seen on the WebSocket's frames."""
+to its prediction painted; "pen-to-frame": to the animation frame after it) and their phases (static/js/live.js),
+updates per second while drawing, and requests in flight as seen on the WebSocket's frames; beside the pad as it
+is, its old paint path (every answer rebuilds every layer's canvases) as the baseline."""
 
 from __future__ import annotations
 
@@ -48,12 +49,16 @@ _PAGE_PEN = """async ([seconds, hz]) => {
 }"""
 
 
+PHASES = ("stroke", "wait", "encode", "roundtrip", "server", "parse", "next", "decode", "paint", "frame")
+
+
 def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float = 60.0,
-                pen: str = "mouse") -> dict[str, Any]:
+                pen: str = "mouse", paint: str = "") -> dict[str, Any]:
     """On an open /draw page: draw one continuous stroke for ``seconds`` at ``hz`` movements per second and
     report what was painted before the pen lifted, the pen-to-paint latencies and the most requests in flight.
     ``pen``: "mouse" (Playwright's mouse, through the browser's input path) or "page" (pointer events
-    dispatched in the page by a timer, at the full rate)."""
+    dispatched in the page by a timer, at the full rate). ``paint="rebuild"``: the pad's old paint path (every
+    answer rebuilds every layer's section and canvases, on screen or not), the baseline."""
     frames: list[str] = []
 
     sockets: list[str] = []
@@ -71,7 +76,7 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
     page.on("request", lambda req: frames.append("post") if is_post(req) else None)
     page.on("requestfinished", lambda req: frames.append("received") if is_post(req) else None)
     page.on("requestfailed", lambda req: frames.append("received") if is_post(req) else None)
-    page.goto(url + f"/draw?model={model}")
+    page.goto(url + f"/draw?model={model}" + (f"&paint={paint}" if paint else ""))
     page.wait_for_timeout(300)  # the socket opens
     box = page.locator("#pad").bounding_box()
     cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] * 0.3
@@ -90,11 +95,14 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
             if wait > 0:
                 time.sleep(wait)
         t1 = page.evaluate("performance.now()")
+    page.wait_for_timeout(50)  # the last answer's animation frame
     before_up = page.evaluate("""(t1) => performance.getEntriesByName('pen-to-paint')
         .filter(m => m.startTime + m.duration <= t1).map(m => [m.startTime, m.duration])""", t1)
+    to_frame = page.evaluate("""(t1) => performance.getEntriesByName('pen-to-frame')
+        .filter(m => m.startTime <= t1).map(m => m.duration)""", t1)
     prediction = page.text_content("#prediction") or ""
     parts = {k: page.evaluate("(k) => performance.getEntriesByName(k).map(m => m.duration)", f"pad-{k}")
-             for k in ("encode", "roundtrip", "paint")}
+             for k in PHASES}
     if pen == "page":
         page.eval_on_selector("#pad", "p => p.dispatchEvent(new PointerEvent('pointerup', "
                               "{pointerId: 1, pointerType: 'mouse', bubbles: true, isPrimary: true}))")
@@ -112,18 +120,44 @@ def draw_stroke(page: Any, url: str, model: str, seconds: float = 3.0, hz: float
         most = max(most, open_)
     lat = [d for _, d in before_up]
     return {
-        "model": model, "pen": pen, "stroke_s": round((t1 - t0) / 1000, 2), "moves": n,
+        "model": model, "pen": pen, "paint": paint or "in place",
+        "window": "{width}x{height}".format(**page.viewport_size), "stroke_s": round((t1 - t0) / 1000, 2), "moves": n,
         "painted_before_up": len(before_up), "updates_per_s": round(len(before_up) / ((t1 - t0) / 1000), 1),
         "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9), "p95_ms": pct(lat, 0.95),
         "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
+        "to_frame_p50_ms": pct(to_frame, 0.5), "to_frame_p95_ms": pct(to_frame, 0.95), "latencies": lat,
         "ws_frames_sent": frames.count("sent"), "posts": frames.count("post"), "max_in_flight": most,
         "sockets": len(sockets), "prediction": prediction,
         **{f"{k}_p50_ms": pct(v, 0.5) for k, v in parts.items()},
     }
 
 
-def run(models: tuple[str, ...] = ("lenet5", "lenet5-1998"), seconds: float = 3.0) -> dict[str, Any]:
-    """Start a server on loopback over the committed digit models, open Chromium, draw; one row per model."""
+# (pen, paint, window): the pad as it is and its old paint path ("rebuild", the baseline), with the in-page pen
+# and with Playwright's mouse; in a 1200x900 window the layers' maps are below the fold (the pad paints the
+# maps on screen while the pen is down), in a 1200x2400 one all of them are on screen
+VARIANTS = (("page", "", (1200, 900)), ("page", "rebuild", (1200, 900)), ("page", "", (1200, 2400)),
+            ("page", "rebuild", (1200, 2400)), ("mouse", "", (1200, 900)))
+COLUMNS = [("model", "model"), ("pen", "pen"), ("paint", "paint"), ("window", "window"),
+           ("updates_per_s", "updates/s"), ("p50_ms", "p50"), ("p95_ms", "p95"), ("to_frame_p50_ms", "frame p50"),
+           *[(f"{k}_p50_ms", k) for k in PHASES if k != "frame"], ("max_in_flight", "in flight"),
+           ("strokes", "strokes")]
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several strokes of one variant -> one row: the median of each figure over the strokes."""
+    out: dict[str, Any] = {k: rows[0][k] for k in ("model", "pen", "paint", "window", "moves")}
+    for k, v in rows[0].items():
+        if k not in out and k != "latencies" and isinstance(v, (int, float)):
+            xs = [r[k] for r in rows if r.get(k) is not None]
+            out[k] = round(statistics.median(xs), 2) if xs else None
+    out["strokes"] = len(rows)
+    out["prediction"] = rows[-1]["prediction"]
+    return out
+
+
+def run(models: tuple[str, ...] = ("lenet5", "lenet5-1998"), seconds: float = 3.0, rounds: int = 3) -> dict[str, Any]:
+    """Start a server on loopback over the committed digit models, open Chromium, draw: per model, ``rounds``
+    strokes of each variant, interleaved (a noisy machine slows them alike); one row per model and variant."""
     if not Path(CHROMIUM).exists():
         return {"skipped": f"no Chromium at {CHROMIUM}"}
     try:
@@ -143,15 +177,20 @@ def run(models: tuple[str, ...] = ("lenet5", "lenet5-1998"), seconds: float = 3.
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for model in models:
-                for pen in ("mouse", "page"):
-                    for warm in (True, False):  # a short warm-up stroke first (first paints, JIT), then measured
-                        page = browser.new_page(viewport={"width": 1200, "height": 900})
-                        row = draw_stroke(page, url, model, min(1.0, seconds) if warm else seconds, pen=pen)
-                        page.close()
-                    rows.append(row)
+                strokes: dict[tuple[Any, ...], list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+                for _ in range(rounds):
+                    for pen, paint, (w, h) in VARIANTS:
+                        for warm in (True, False):  # a short warm-up stroke first (first paints, JIT), then measured
+                            page = browser.new_page(viewport={"width": w, "height": h})
+                            row = draw_stroke(page, url, model, min(1.0, seconds) if warm else seconds, pen=pen,
+                                              paint=paint)
+                            page.close()
+                        strokes[(pen, paint, (w, h))].append(row)
+                rows += [summary(r) for r in strokes.values()]
             browser.close()
     finally:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
-    return {"pad": rows}
+    return {"pad": rows, "painted": "the answer's prediction text, bars and on-screen map canvases written, in "
+            "the task that received it (p50); 'frame': to the start of the next animation frame, which shows them"}

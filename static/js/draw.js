@@ -4,7 +4,7 @@ import { t } from "./i18n.js";
 import { el } from "./lib.js";
 import { kernelsView } from "./kernels.js";
 import { Live } from "./live.js";
-import { mapSide, paintMaps, statsText } from "./maps.js";
+import { decode, mapSide, paintMaps, statsText } from "./maps.js";
 import { createUnits } from "./unit.js";
 
 const pad = document.getElementById("pad");
@@ -44,27 +44,49 @@ function redraw() {
   }
 }
 
+// The pad's place on the page, read once per stroke (reading it per movement, after the last answer changed
+// the page, would force a layout on every movement); a scroll or resize forgets it.
+let padRect = null;
+const forget = () => { padRect = null; };
+addEventListener("scroll", forget, { passive: true, capture: true });
+addEventListener("resize", forget);
+
 function point(e) {
-  const r = pad.getBoundingClientRect();
+  const r = padRect || (padRect = pad.getBoundingClientRect());
   return [((e.clientX - r.left) / r.width) * pad.width, ((e.clientY - r.top) / r.height) * pad.height];
+}
+
+// the newest piece of the stroke only (round caps: the pieces join like the whole path); redraw() repaints all
+function drawSegment(s) {
+  const n = s.points.length, [x, y] = s.points[n - 1], [px, py] = n > 1 ? s.points[n - 2] : [x - 0.1, y];
+  ctx.strokeStyle = "#fff";
+  ctx.lineCap = "round";
+  ctx.lineWidth = s.width;
+  ctx.beginPath();
+  ctx.moveTo(px, py);
+  ctx.lineTo(x, y);
+  ctx.stroke();
 }
 
 pad.addEventListener("pointerdown", (e) => {
   pad.setPointerCapture(e.pointerId);
+  padRect = null;
   current = { width: Number(pen.value), points: [point(e)] };
   strokes.push(current);
-  redraw();
+  drawSegment(current);
   e.preventDefault();
 });
 pad.addEventListener("pointermove", (e) => {
   if (!current) return;
   current.points.push(point(e));
-  redraw();
+  drawSegment(current);
+  performance.measure("pad-stroke", { start: e.timeStamp, end: performance.now() });
   live.request(e.timeStamp);
 });
 const end = (e) => {
   if (!current) return;
   current = null;
+  redraw(); // the whole drawing as one path per stroke: the answer after the pen lifts reads exactly that
   live.request(e.timeStamp);
 };
 pad.addEventListener("pointerup", end);
@@ -98,7 +120,12 @@ function reset(msg) {
 }
 
 const live = new Live(
-  () => ({ model, image: pad.toDataURL("image/png"), top_k: 10, activations: "maps", map_size: 32 }),
+  () => {
+    // while the pen is down, the maps of the layers on screen only (none: statistics only); after it, all
+    const some = current && view && watcher && !REBUILD ? [...onScreen] : null;
+    return { model, image: pad.toDataURL("image/png"), top_k: 10, activations: some && !some.length ? "summary" : "maps",
+      map_size: 32, ...(some && some.length ? { layers: some } : {}) };
+  },
   (res, ms, body) => {
     show(res);
     document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model, input: { image: body.image }, result: res } }));
@@ -116,7 +143,7 @@ const live = new Live(
 const DIGITS = [..."0123456789"];
 const sharedBox = document.getElementById("shared-scale");
 let lastRes = null;
-sharedBox.addEventListener("change", () => { if (lastRes) show(lastRes); });
+sharedBox.addEventListener("change", () => { if (lastRes) { view = null; show(lastRes); } });
 
 // "Not sure" (issue 11). LeNet-5 was trained with label smoothing, so even a clean digit tops out near 95%:
 // confidence alone cannot tell a letter from a digit. On MNIST's 10,000 test digits, "top probability below 80%
@@ -141,16 +168,62 @@ function doubt(res) {
   return null;
 }
 
+// The layers' sections and map canvases are kept while the answers keep the same layers and shapes: a new
+// answer repaints the canvases in place. While the pen is down only the sections on screen are painted (the
+// others when they scroll into view); an answer after the pen lifted paints them all.
+// `?paint=rebuild` keeps the old way (every answer rebuilds every section and canvas): the bench's baseline.
+const REBUILD = new URLSearchParams(location.search).get("paint") === "rebuild";
+let view = null; // { key, layers: Map name -> { sec, stats, painter, data (the answer not yet painted) } }
+const onScreen = new Set();
+const watcher = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const name = e.target.dataset.layer;
+    if (e.isIntersecting) onScreen.add(name); else onScreen.delete(name);
+    const v = view && view.layers.get(name);
+    if (e.isIntersecting && v && v.data) paintLayer(v, v.data);
+  }
+}) : null;
+
+function paintLayer(v, l, bytes) {
+  v.stats.textContent = statsText(l);
+  v.painter.paint(l.maps, sharedBox.checked ? [l.min, l.max] : null, bytes);
+  v.data = null;
+}
+
+function build(res, key) {
+  watcher?.disconnect();
+  onScreen.clear();
+  view = { key, layers: new Map() };
+  const frag = document.createDocumentFragment();
+  const largest = Math.max(1, ...res.layers.map((l) => (l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 0)));
+  for (const l of res.layers) {
+    const stats = el("p", { class: "stats" }, statsText(l));
+    const sec = el("section", { class: "layer", dataset: { layer: l.name } },
+      el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))), stats);
+    const grid = document.createElement("div");
+    grid.className = "grid";
+    const real = l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 1;
+    const painter = paintMaps(grid, l.maps, { label: t("map"), side: mapSide(real, largest), range: sharedBox.checked ? [l.min, l.max] : null,
+      labels: l.shape.length === 1 && l.shape[0] === 10 ? DIGITS : null, decorate: units.decorate(l.name, l.maps) });
+    sec.append(grid);
+    frag.append(sec);
+    view.layers.set(l.name, { sec, stats, painter, data: null });
+    watcher?.observe(sec);
+  }
+  layersEl.replaceChildren(frag);
+}
+
 function show(res) {
-  lastRes = res;
+  const whole = res.layers.every((l) => l.maps);
+  if (whole) lastRes = res;
   const top = res.top_k[0];
   const why = doubt(res);
   // the digit always leads (scripts read it); a doubted answer is greyed, marked "?" and said why
   prediction.textContent = why ? `${top.label}?` : top.label;
   prediction.parentElement.classList.toggle("not-sure", Boolean(why));
-  unsureEl.hidden = !why;
-  unsureEl.replaceChildren(...(why ? [el("strong", {}, t("not sure")), " ", why] : []));
-  seen.src = res.input.image;
+  if (unsureEl.hidden !== !why) unsureEl.hidden = !why;
+  if (why || unsureEl.childNodes.length) unsureEl.replaceChildren(...(why ? [el("strong", {}, t("not sure")), " ", why] : []));
+  if (seen.getAttribute("src") !== res.input.image) seen.src = res.input.image;
   const probs = new Array(10).fill(0);
   for (const t of res.top_k) probs[t.index] = t.probability;
   probs.forEach((p, d) => {
@@ -158,20 +231,24 @@ function show(res) {
     document.getElementById(`bar-${d}`).classList.toggle("best", d === top.index);
     document.getElementById(`pct-${d}`).textContent = `${(p * 100).toFixed(1)}%`;
   });
-  const frag = document.createDocumentFragment();
-  const largest = Math.max(1, ...res.layers.map((l) => (l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 0)));
-  for (const l of res.layers) {
-    const sec = el("section", { class: "layer", dataset: { layer: l.name } },
-      el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))), el("p", { class: "stats" }, statsText(l)));
-    const grid = document.createElement("div");
-    grid.className = "grid";
-    const real = l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 1;
-    paintMaps(grid, l.maps, { label: t("map"), side: mapSide(real, largest), range: sharedBox.checked ? [l.min, l.max] : null,
-      labels: l.shape.length === 1 && l.shape[0] === 10 ? DIGITS : null, decorate: units.decorate(l.name, l.maps) });
-    sec.append(grid);
-    frag.append(sec);
+  const key = res.layers.map((l) => `${l.name} ${l.shape}`).join("|");
+  if (REBUILD || !view || view.key !== key || !layersEl.firstChild) {
+    if (whole) build(res, key); else if (view) { layersEl.replaceChildren(); view = null; }
+    return;
   }
-  layersEl.replaceChildren(frag);
+  // decode first, then paint (two phases the bench reports apart)
+  const all = !current || !watcher; // the pen is up: everything; while drawing: what is on screen
+  const todo = [];
+  for (const l of res.layers) {
+    const v = view.layers.get(l.name);
+    if (!l.maps) continue; // not asked for while drawing (off screen): its last maps stay until the next answer
+    if (!v.painter.fits(l.maps)) { if (whole) build(res, key); return; }
+    if (all || onScreen.has(l.name)) todo.push([v, l]); else v.data = l;
+  }
+  const t0 = performance.now();
+  const bytes = todo.map(([, l]) => decode(l.maps));
+  performance.measure("pad-decode", { start: t0, end: performance.now() });
+  todo.forEach(([v, l], i) => paintLayer(v, l, bytes[i]));
 }
 
 redraw();

@@ -2,8 +2,11 @@
 // POST /predict), at most one request in flight, the newest drawing wins (a movement during a request
 // is sent, as the whole current drawing, when its answer arrives). Falls back to POST /predict when the
 // socket cannot be used. Each painted answer is a performance measure "pen-to-paint": from the oldest
-// pen movement it is the first to include, to the frame after it was painted; "pad-encode" (the drawing
-// to a request), "pad-roundtrip" (request sent to answer parsed) and "pad-paint" (answer to DOM) split it.
+// pen movement it is the first to include to its prediction painted (the answer's text, bars and map
+// canvases written, in the task that received it; the browser shows them in its next frame), split into
+// "pad-wait" (the movement waiting for the request before it), "pad-encode" (the drawing to a message),
+// "pad-roundtrip" (sent to received; "pad-server": the server's own part of it), "pad-parse" (JSON), "pad-next" (sending the newer drawing, if any)
+// and "pad-paint"; "pen-to-frame" ends at the next animation frame instead ("pad-frame": painted to it).
 // `state.dataset.live` is "busy" while a change of the drawing has no answer yet, "settled" once the
 // latest drawing's answer is shown (what scripts and tests wait for after the pen lifts).
 import { postJSON } from "./lib.js";
@@ -31,7 +34,11 @@ export class Live {
     ws.addEventListener("open", () => {
       if (this.queued) { const q = this.queued; this.queued = null; ws.send(q); }
     });
-    ws.addEventListener("message", (e) => this.answer(JSON.parse(e.data)));
+    ws.addEventListener("message", (e) => {
+      const ta = performance.now();
+      const res = JSON.parse(e.data);
+      this.answer(res, ta, performance.now());
+    });
     ws.addEventListener("close", () => {
       if (this.ws !== ws) return;
       this.ws = null; // until the reconnect: POST /predict
@@ -70,14 +77,16 @@ export class Live {
     this.stats.maxInflight = Math.max(this.stats.maxInflight, this.stats.open);
     this.myGen = this.gen;
     const tb = performance.now();
+    performance.measure("pad-wait", { start: this.sentAt, end: tb });
     const body = this.body();
     this.sentBody = body;
+    const text = JSON.stringify(body);
     this.sendAt = performance.now();
     performance.measure("pad-encode", { start: tb, end: this.sendAt });
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
-      this.ws.send(JSON.stringify(body));
+      this.ws.send(text);
     } else if (this.ws && this.ws.readyState === WebSocket.CONNECTING) {
-      this.queued = JSON.stringify(body); // sent on open (or, if it fails, again by POST)
+      this.queued = text; // sent on open (or, if it fails, again by POST)
     } else {
       this.post(body);
     }
@@ -88,26 +97,34 @@ export class Live {
       (err) => this.answer({ error: { status: err.status || 0, code: err.code || "network", message: err.message } }));
   }
 
-  answer(res) {
+  // An answer (ta: when it came, tp: when it was parsed). The newest drawing, if it changed meanwhile, is sent
+  // first, so that the server works on it while this answer is painted; then this answer is painted.
+  answer(res, ta = performance.now(), tp = ta) {
     this.inflight = false;
     this.stats.open = 0;
-    const start = this.sentAt;
+    const start = this.sentAt, sendAt = this.sendAt, body = this.sentBody;
     const stale = this.myGen !== this.gen;
+    this.kick();
     if (!stale) {
-      const ta = performance.now();
-      performance.measure("pad-roundtrip", { start: this.sendAt, end: ta });
+      const tk = performance.now();
       if (res.error) {
         this.onError(res.error);
       } else {
-        this.onResult(res, ta - this.sendAt, this.sentBody);
-        performance.measure("pad-paint", { start: ta, end: performance.now() });
+        this.onResult(res, ta - sendAt, body);
+        const done = performance.now();
+        const server = res.timing_ms && res.timing_ms.total; // of the roundtrip: the server's own work
+        if (server >= 0) performance.measure("pad-server", { duration: server, end: ta });
+        for (const [name, a, b] of [["pad-roundtrip", sendAt, ta], ["pad-parse", ta, tp], ["pad-next", tp, tk],
+          ["pad-paint", tk, done], ["pen-to-paint", start, done]]) performance.measure(name, { start: a, end: b });
+        this.stats.painted++;
+        // the frame that shows it: its animation frame starts after this task (style, layout, raster follow)
         requestAnimationFrame(() => {
-          this.stats.painted++;
-          performance.measure("pen-to-paint", { start, end: performance.now() });
+          const f = performance.now();
+          performance.measure("pad-frame", { start: done, end: f });
+          performance.measure("pen-to-frame", { start, end: f });
         });
       }
     }
-    this.kick();
     if (!this.inflight && this.pending === null) this.state.dataset.live = "settled";
   }
 }

@@ -46,20 +46,41 @@ export function mapSide(real, largest) {
   return Math.max(16, Math.round(real * k));
 }
 
+// LUT as one little-endian RGBA word per byte value (opaque), for writing a whole pixel at a time
+const LUT32 = (() => {
+  const out = new Uint32Array(256);
+  for (let v = 0; v < 256; v++) out[v] = (255 << 24 | LUT[v * 3 + 2] << 16 | LUT[v * 3 + 1] << 8 | LUT[v * 3]) >>> 0;
+  return out;
+})();
+
+// One channel's bytes -> its pixels through the colour table; with `range` ([min, max] shared by a layer) each
+// byte is first turned back into its value (lo..hi) and rescaled to that range.
+function colour(px, bytes, base, per, lo, hi, range) {
+  let table = LUT32;
+  if (range && range[1] > range[0]) {
+    table = new Uint32Array(256);
+    const k = (hi - lo) / 255 / (range[1] - range[0]) * 255, o = (lo - range[0]) / (range[1] - range[0]) * 255;
+    for (let b = 0; b < 256; b++) table[b] = LUT32[Math.max(0, Math.min(255, Math.round(b * k + o)))];
+  }
+  for (let i = 0; i < per; i++) px[i] = table[bytes[base + i]];
+}
+
 // Paint channels [0, maps.channels) of one layer into `grid`, one canvas per channel.
 // side: CSS pixels for the map's largest side (default: `scale` pixels per cell);
 // range: [min, max] for one colour scale across the layer (default: each channel its own min..max);
 // labels: names of a vector's units (e.g. the digits), shown under its cells.
 // decorate: cell selection (static/js/unit.js), called with each canvas and its geometry (cols: a vector's
 // units per row of its wrapped grid).
+// Returns a painter: `fits(maps)` says whether a later answer has the same geometry, and `paint(maps, range,
+// bytes)` repaints the same canvases in place (putImageData into kept ImageData: no new elements, no layout).
 export function paintMaps(grid, maps, { scale = 3, label = t("ch"), side = null, range = null, labels = null, decorate = null } = {}) {
-  const bytes = decode(maps);
-  const { height: h, width: w } = maps;
+  const { height: h, width: w, channels, offset } = maps;
   const per = h * w;
   const vec = h === 1 ? vectorGrid(w) : null;
   const gw = vec ? vec.cols : w, gh = vec ? vec.rows : h;
   const px = vec ? vec.cell : side ? side / Math.max(h, w) : Math.max(1, Math.round(scale));
-  for (let c = 0; c < maps.channels; c++) {
+  const cells = [];
+  for (let c = 0; c < channels; c++) {
     const cv = document.createElement("canvas");
     cv.width = gw;
     cv.height = gh;
@@ -68,17 +89,11 @@ export function paintMaps(grid, maps, { scale = 3, label = t("ch"), side = null,
     cv.style.height = `${Math.round(gh * px)}px`;
     const ctx = cv.getContext("2d");
     const img = ctx.createImageData(gw, gh);
-    const ch = maps.offset + c, lo = maps.min[c], hi = maps.max[c];
-    const value = (i) => lo + (bytes[c * per + i] / 255) * (hi - lo);
-    for (let i = 0; i < per; i++) {
-      let v = bytes[c * per + i];
-      if (range && range[1] > range[0]) v = Math.max(0, Math.min(255, Math.round(((value(i) - range[0]) / (range[1] - range[0])) * 255)));
-      img.data[i * 4] = LUT[v * 3];
-      img.data[i * 4 + 1] = LUT[v * 3 + 1];
-      img.data[i * 4 + 2] = LUT[v * 3 + 2];
-      img.data[i * 4 + 3] = 255;
-    }
-    ctx.putImageData(img, 0, 0);
+    // what the canvas shows now (replaced by each paint): cell i's value is lo + byte/255 * (hi - lo)
+    const cell = { ctx, img, px: new Uint32Array(img.data.buffer), bytes: null, lo: 0, hi: 0 };
+    cells.push(cell);
+    const ch = offset + c;
+    const value = (i) => cell.lo + (cell.bytes[c * per + i] / 255) * (cell.hi - cell.lo);
     cv.dataset.channel = ch;
     cv.addEventListener("mousemove", (e) => {
       const r = cv.getBoundingClientRect();
@@ -114,6 +129,21 @@ export function paintMaps(grid, maps, { scale = 3, label = t("ch"), side = null,
       grid.append(cv);
     }
   }
+  const painter = {
+    fits: (m) => m.height === h && m.width === w && m.channels === channels && m.offset === offset
+      && (m.downsample || 1) === (maps.downsample || 1),
+    paint(m, r = null, bytes = decode(m)) {
+      cells.forEach((cell, c) => {
+        cell.bytes = bytes;
+        cell.lo = m.min[c];
+        cell.hi = m.max[c];
+        colour(cell.px, bytes, c * per, per, cell.lo, cell.hi, r);
+        cell.ctx.putImageData(cell.img, 0, 0);
+      });
+    },
+  };
+  painter.paint(maps, range);
+  return painter;
 }
 
 export function statsText(l) {
