@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import dataclasses
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
+from app.analysis import LayerInfo
 from app.serving.options import PredictOptions
 
 
@@ -29,33 +31,39 @@ class ModelExplain(BaseModel):
     activation_bytes: int = Field(description="every layer's output for one image, float32")
 
 
-class Layer(BaseModel):
-    name: str
-    kind: str
-    op: str
-    ops: list[str]
-    input_shape: list[int | None] | None
-    output_shape: list[int] | None
-    params: int | None
-    macs: int | None
-    receptive_field: ReceptiveField | None
-    kernel: list[int] | None = None
-    stride: list[int] | None = None
-    padding: list[int] | None = None
-    groups: int | None = None
-    arithmetic: list[str] = []
-    activation_size: int | None
-    branch: Literal["main", "shortcut", "post"] | None = Field(
-        None, description="for a block's part: on the main branch, on the projection shortcut, or after the add")
-    children: list[Layer] | None = Field(
+def _fields(dc: type, refine: dict[str, Any], after: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A dataclass's fields as pydantic field definitions, in its order: its types and defaults, except where
+    ``refine`` says more (a tighter type, a description); ``after[f]`` adds fields the JSON has after ``f``."""
+    hints, out = get_type_hints(dc), {}
+    for f in dataclasses.fields(dc):
+        default = (f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                   if f.default_factory is not dataclasses.MISSING else ...)
+        out[f.name] = refine.get(f.name, (hints[f.name], default))
+        out.update(after.get(f.name, {}))
+    return out
+
+
+# GET /api/models/{name}'s layers: app.analysis.LayerInfo (LayerInfo.as_dict()) with the types made exact
+Layer = create_model("Layer", __module__=__name__, **_fields(LayerInfo, refine={
+    "input_shape": (list[int | None] | None, ...),  # a foreign graph's input may have unknown dimensions
+    "receptive_field": (ReceptiveField | None, ...),
+    "branch": (Literal["main", "shortcut", "post"] | None, Field(
+        None, description="for a block's part: on the main branch, on the projection shortcut, or after the add")),
+    "children": (list["Layer"] | None, Field(  # "Layer": resolved by model_rebuild below
         None, description="a residual block's parts in graph order, each with these same fields: the main "
         "branch's convolutions, batch norms and ReLUs, the 1x1 projection shortcut (conv + BN) when the block "
         "has one, the add and the final ReLU; their params and macs add up to the block's. Absent (null) for "
-        "other layers")
-    explain: LayerExplain | None = None
+        "other layers")),
+}, after={"arithmetic": {"activation_size": (int | None, ...)},  # LayerInfo's property
+          "children": {"explain": (LayerExplain | None, None)}}))  # app.lessons.attach adds it
+Layer.model_rebuild()
 
 
 class ModelSummary(BaseModel):
+    """GET /api/models: the keys ModelInfo.summary() gives. A view, mostly computed (totals, the registry's
+    status, the card's sha256) and narrower than ModelInfo's strings, so declared here; tests/unit/test_schemas.py
+    holds the two to the same keys."""
+
     name: str
     title: str
     family: str
