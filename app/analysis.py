@@ -1,9 +1,9 @@
-"""Shape, parameter, MAC and receptive-field arithmetic for a definition, stage by stage."""
+"""Parameter, MAC and receptive-field arithmetic for a definition, stage by stage: one pass over its trace."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.nets.spec import (
     BN,
@@ -19,16 +19,10 @@ from app.nets.spec import (
     PartialConv,
     ReLU,
     ScaledTanh,
-    Stage,
     Subsample,
+    window,
 )
-
-Shape = tuple[int, ...]  # (C, H, W) or (N,) -- never the batch
-
-
-def conv_out(size: int, k: int, s: int, p: int) -> int:
-    """Output length of a convolution or pooling window: floor((n + 2p - k) / s) + 1."""
-    return (size + 2 * p - k) // s + 1
+from app.nets.trace import BRANCHES, Branch, Shape, StageTrace, Step, conv_out, out_shape, param_count, trace
 
 
 def arithmetic(size: int, k: int, s: int, p: int) -> str:
@@ -92,198 +86,169 @@ ONNX_OP = {Conv: "Conv", BN: "BatchNormalization", ReLU: "Relu", LRN: "LRN", Max
            # the 1998 LeNet-5's kinds; their ONNX forms are small subgraphs (app.backends.onnx_build)
            ScaledTanh: "Tanh", Subsample: "Subsample", PartialConv: "PartialConv", RBF: "RBF"}
 
+PART_KIND = {Conv: "conv", BN: "bn", ReLU: "relu", LRN: "lrn", MaxPool: "pool", GlobalAvgPool: "gap",
+             Flatten: "flatten", Linear: "fc", ScaledTanh: "tanh", Subsample: "subsample",
+             PartialConv: "partialconv", RBF: "rbf"}
+
 
 def op_params(op: Op, shape: Shape) -> int:
+    """Trained parameters of one op (the count comes from its weight tensors, app.nets.trace)."""
+    return param_count(op, shape)
+
+
+def op_macs(op: Op, shape: Shape, out: Shape) -> int:
+    """Multiply-accumulates of one op from its input and output shapes."""
     if isinstance(op, Conv):
-        return op.out * (shape[0] // op.groups) * op.k * op.k + (op.out if op.bias else 0)
-    if isinstance(op, BN):
-        return 2 * shape[0]  # gamma, beta (running statistics are buffers, not parameters)
-    if isinstance(op, Linear):
-        return op.out * shape[0] + op.out
-    if isinstance(op, Subsample):
-        return 2 * shape[0]  # a coefficient and a bias per map
+        return out[0] * out[1] * out[2] * (shape[0] // op.groups) * op.k * op.k
+    if isinstance(op, Subsample):  # every input value is accumulated once (the coefficient: 1 per output)
+        return out[0] * out[1] * out[2] * op.k * op.k
     if isinstance(op, PartialConv):
-        return op.connections * op.k * op.k + op.out
-    return 0  # RBF codes are fixed, not trained
+        return out[1] * out[2] * op.connections * op.k * op.k
+    if isinstance(op, Linear | RBF):
+        return shape[0] * op.out
+    return 0
+
+
+def op_rf(op: Op, shape: Shape, rf: RF | None) -> RF | None:
+    """The receptive field after ``op``; None once units no longer sit on a grid of the input."""
+    win = window(op)
+    if rf is None:
+        return None
+    if win is not None:
+        return rf.through(*win)
+    if isinstance(op, GlobalAvgPool | RBF | Linear):
+        return None
+    if isinstance(op, Flatten):
+        return rf if len(shape) == 1 or shape[1:] == (1, 1) else None
+    return rf  # BN, ReLU, LRN, ScaledTanh keep the receptive field
 
 
 def op_forward(op: Op, shape: Shape, rf: RF | None) -> tuple[Shape, int, RF | None]:
     """One op: (output shape, MACs, receptive field after it)."""
-    if isinstance(op, Conv):
-        c, h, w = shape
-        if c % op.groups or op.out % op.groups:
-            raise ValueError(f"channels {c}->{op.out} not divisible by groups {op.groups}")
-        out = (op.out, conv_out(h, op.k, op.s, op.p), conv_out(w, op.k, op.s, op.p))
-        if min(out[1:]) < 1:
-            raise ValueError(f"a {op.k}x{op.k} conv does not fit a {h}x{w} input")
-        macs = out[0] * out[1] * out[2] * (c // op.groups) * op.k * op.k
-        return out, macs, rf.through(op.k, op.s, op.p) if rf else None
-    if isinstance(op, MaxPool):
-        c, h, w = shape
-        return (c, conv_out(h, op.k, op.s, op.p), conv_out(w, op.k, op.s, op.p)), 0, (
-            rf.through(op.k, op.s, op.p) if rf else None)
-    if isinstance(op, Subsample):  # every input value is accumulated once (the coefficient: 1 per output)
-        c, h, w = shape
-        out = (c, conv_out(h, op.k, op.k, 0), conv_out(w, op.k, op.k, 0))
-        return out, out[0] * out[1] * out[2] * op.k * op.k, rf.through(op.k, op.k, 0) if rf else None
-    if isinstance(op, PartialConv):
-        c, h, w = shape
-        if len(op.table) != op.out or any(not 0 <= i < c for t in op.table for i in t):
-            raise ValueError(f"a connection table for {op.out} maps over {c} inputs has {len(op.table)} rows "
-                             "or an input out of range")
-        out = (op.out, conv_out(h, op.k, 1, 0), conv_out(w, op.k, 1, 0))
-        return out, out[1] * out[2] * op.connections * op.k * op.k, rf.through(op.k, 1, 0) if rf else None
-    if isinstance(op, RBF):
-        if len(shape) != 1 or any(len(c) != shape[0] for c in op.codes):
-            raise ValueError(f"RBF codes of length {len(op.codes[0])} do not fit an input of {shape}")
-        return (op.out,), shape[0] * op.out, None
-    if isinstance(op, GlobalAvgPool):
-        return (shape[0], 1, 1), 0, None
-    if isinstance(op, Flatten):
-        n = 1
-        for d in shape:
-            n *= d
-        return (n,), 0, (rf if len(shape) == 1 or shape[1:] == (1, 1) else None)
-    if isinstance(op, Linear):
-        if len(shape) != 1:
-            raise ValueError(f"a fully connected layer needs a flat input, got {shape}")
-        return (op.out,), shape[0] * op.out, None
-    return shape, 0, rf  # BN, ReLU, LRN keep shape and receptive field
-
-
-def _chain(ops: tuple[Op, ...], shape: Shape, rf: RF | None) -> tuple[Shape, int, int, RF | None]:
-    params = macs = 0
-    for op in ops:
-        params += op_params(op, shape)
-        shape, m, rf = op_forward(op, shape, rf)
-        macs += m
-    return shape, params, macs, rf
-
-
-PART_KIND = {Conv: "conv", BN: "bn", ReLU: "relu", LRN: "lrn", MaxPool: "pool", GlobalAvgPool: "gap",
-             Flatten: "flatten", Linear: "fc", ScaledTanh: "tanh", Subsample: "subsample",
-             PartialConv: "partialconv", RBF: "rbf"}
+    out = out_shape(op, shape)
+    return out, op_macs(op, shape, out), op_rf(op, shape, rf)
 
 
 def _rf_dict(rf: RF | None) -> dict[str, float] | None:
     return None if rf is None else {"size": rf.size, "jump": rf.jump, "start": rf.start}
 
 
-def _part(name: str, op: Op, shape: Shape, rf: RF | None, branch: str) -> tuple[LayerInfo, Shape, RF | None]:
-    """One op of a block as a layer entry of its own: (entry, output shape, receptive field after it)."""
-    params = op_params(op, shape)
-    out, macs, out_rf = op_forward(op, shape, rf)
-    onnx_op = ONNX_OP[type(op)]
-    info = LayerInfo(name=name, kind=PART_KIND[type(op)], op=onnx_op, ops=[onnx_op], input_shape=list(shape),
-                     output_shape=list(out), params=params, macs=macs, receptive_field=_rf_dict(out_rf),
-                     branch=branch)
-    if isinstance(op, Conv | MaxPool):
-        info.kernel, info.stride, info.padding = [op.k, op.k], [op.s, op.s], [op.p] * 4
-        info.groups = op.groups if isinstance(op, Conv) else None
-        info.arithmetic = [arithmetic(shape[1], op.k, op.s, op.p)]
-        if shape[2] != shape[1]:
-            info.arithmetic.append(arithmetic(shape[2], op.k, op.s, op.p))
-    return info, out, out_rf
+def _set_window(info: LayerInfo, op: Op, shape: Shape) -> None:
+    """Kernel, stride, padding, groups and the output-size arithmetic of a windowed op on ``shape``."""
+    win = window(op)
+    if win is None:
+        return
+    k, s, p = win
+    info.kernel, info.stride, info.padding = [k, k], [s, s], [p] * 4
+    info.groups = op.groups if isinstance(op, Conv) else None
+    info.arithmetic = [arithmetic(shape[1], k, s, p)]
+    if shape[2] != shape[1]:
+        info.arithmetic.append(arithmetic(shape[2], k, s, p))
 
 
-def block_parts(stage: Stage, shape: Shape, rf: RF | None) -> list[LayerInfo]:
+class Measured(NamedTuple):
+    """A step with its parameters, MACs and the receptive field after it."""
+
+    step: Step
+    params: int
+    macs: int
+    rf: RF | None
+
+
+ByBranch = dict[Branch, list[Measured]]
+
+
+def measure(st: StageTrace, rf: RF | None) -> ByBranch:
+    """Every step of a stage measured, by branch; the shortcut starts from the stage's receptive field, the
+    ops after the add from the main branch's."""
+    rfs = {"main": rf, "shortcut": rf}
+    out: ByBranch = {b: [] for b in BRANCHES}
+    for step in st.steps:
+        line = "shortcut" if step.branch == "shortcut" else "main"
+        rfs[line] = op_rf(step.op, step.input_shape, rfs[line])
+        out[step.branch].append(Measured(step, param_count(step.op, step.input_shape),
+                                         op_macs(step.op, step.input_shape, step.output_shape), rfs[line]))
+    return out
+
+
+def _part(name: str, m: Measured) -> LayerInfo:
+    """One op of a block as a layer entry of its own."""
+    step = m.step
+    onnx_op = ONNX_OP[type(step.op)]
+    info = LayerInfo(name=name, kind=PART_KIND[type(step.op)], op=onnx_op, ops=[onnx_op],
+                     input_shape=list(step.input_shape), output_shape=list(step.output_shape), params=m.params,
+                     macs=m.macs, receptive_field=_rf_dict(m.rf), branch=step.branch)
+    _set_window(info, step.op, step.input_shape)
+    return info
+
+
+def block_parts(st: StageTrace, measured: ByBranch, main_out: Shape, rf_main: RF | None) -> list[LayerInfo]:
     """A residual block's parts, each with the fields of a layer: the main branch's ops, the projection
     shortcut's (when the block has one), the add and the ops after it. Parameter-holding parts are named by
     their weight keys (torchvision's: ``layer1.0.conv1``, ``layer1.0.downsample.0``); a ReLU after ``bnN``
-    is ``reluN``, the one after the add ``relu``."""
-    keys = iter(stage.param_keys())
+    is ``reluN``, the one after the add ``relu``. ``main_out`` and ``rf_main`` are the main branch's."""
     parts: list[LayerInfo] = []
-
-    def run(ops: tuple[Op, ...], s: Shape, r: RF | None, branch: str) -> tuple[Shape, RF | None]:
+    for branch in BRANCHES:
+        if branch == "post" and st.stage.shortcut is not None:
+            what = "the projection shortcut" if st.stage.shortcut else "the input (identity shortcut)"
+            parts.append(LayerInfo(
+                name=f"{st.stage.name}.add", kind="add", op="Add", ops=["Add"], input_shape=list(main_out),
+                output_shape=list(main_out), params=0, macs=0, receptive_field=_rf_dict(rf_main), branch="post",
+                arithmetic=[f"main branch + {what}"]))
         last = ""
-        for op in ops:
-            if isinstance(op, Conv | BN | Linear):
-                name = last = next(keys)
+        for m in measured[branch]:
+            if m.step.key is not None:
+                name = last = m.step.key
             else:
                 n = "".join(ch for ch in last.rsplit(".", 1)[-1] if ch.isdigit()) if branch == "main" else ""
-                name = f"{stage.name}.{PART_KIND[type(op)]}{n}"
-            info, s, r = _part(name, op, s, r, branch)
-            parts.append(info)
-        return s, r
-
-    out, out_rf = run(stage.ops, shape, rf, "main")
-    if stage.shortcut is not None:
-        sc_out, _ = run(stage.shortcut, shape, rf, "shortcut")
-        if sc_out != out:
-            raise ValueError(f"{stage.name}: shortcut gives {sc_out} but the block gives {out}")
-        what = "the projection shortcut" if stage.shortcut else "the input (identity shortcut)"
-        parts.append(LayerInfo(
-            name=f"{stage.name}.add", kind="add", op="Add", ops=["Add"], input_shape=list(out),
-            output_shape=list(out), params=0, macs=0, receptive_field=_rf_dict(out_rf), branch="post",
-            arithmetic=[f"main branch + {what}"]))
-    run(stage.post, out, out_rf, "post")
+                name = f"{st.stage.name}.{PART_KIND[type(m.step.op)]}{n}"
+            parts.append(_part(name, m))
     return parts
 
 
-def _window(stage: Stage) -> tuple[int, int, int, int | None] | None:
-    """(kernel, stride, padding, groups) of the stage's first windowed op."""
-    for op in stage.ops:
-        if isinstance(op, Conv):
-            return op.k, op.s, op.p, op.groups
-        if isinstance(op, MaxPool):
-            return op.k, op.s, op.p, None
-        if isinstance(op, Subsample):
-            return op.k, op.k, 0, None
-        if isinstance(op, PartialConv):
-            return op.k, 1, 0, None
-    return None
-
-
-def _main_op(stage: Stage) -> str:
-    for op in stage.ops:  # the 1998 kinds name their stage
+def _main_op(st: StageTrace) -> str:
+    for op in st.stage.ops:  # the 1998 kinds name their stage
         if isinstance(op, Subsample | PartialConv | RBF):
             return ONNX_OP[type(op)]
     return {"conv": "Conv", "pool": "MaxPool", "lrn": "LRN", "fc": "Gemm", "block": "Add",
-            "gap": "GlobalAveragePool"}[stage.kind]
+            "gap": "GlobalAveragePool"}[st.stage.kind]
 
 
-def stage_info(stage: Stage, shape: Shape, rf: RF | None) -> tuple[LayerInfo, RF | None]:
-    out, params, macs, out_rf = _chain(stage.ops, shape, rf)
-    if stage.shortcut is not None:
-        sc_out, sc_params, sc_macs, _ = _chain(stage.shortcut, shape, rf)
-        if sc_out != out:
-            raise ValueError(f"{stage.name}: shortcut gives {sc_out} but the block gives {out}")
-        params, macs = params + sc_params, macs + sc_macs
-    out, p2, m2, out_rf = _chain(stage.post, out, out_rf)
-    params, macs = params + p2, macs + m2
+def stage_info(st: StageTrace, rf: RF | None) -> tuple[LayerInfo, RF | None]:
+    """The layer entry of a traced stage entered with receptive field ``rf``, and the field after it."""
+    measured = measure(st, rf)
+    stage, shape, out = st.stage, st.input_shape, st.output_shape
+    main, post = measured["main"], measured["post"]
+    main_out, rf_main = (main[-1].step.output_shape, main[-1].rf) if main else (shape, rf)
+    out_rf = post[-1].rf if post else rf_main
+    every = [m for b in BRANCHES for m in measured[b]]
     names = [ONNX_OP[type(o)] for o in stage.ops]
     if stage.shortcut is not None:
         names.append("Add")
     names += [ONNX_OP[type(o)] for o in stage.post]
     info = LayerInfo(
-        name=stage.name, kind=stage.kind, op=_main_op(stage), ops=names, input_shape=list(shape),
-        output_shape=list(out), params=params, macs=macs,
-        receptive_field=None if out_rf is None else {"size": out_rf.size, "jump": out_rf.jump,
-                                                     "start": out_rf.start},
+        name=stage.name, kind=stage.kind, op=_main_op(st), ops=names, input_shape=list(shape),
+        output_shape=list(out), params=sum(m.params for m in every), macs=sum(m.macs for m in every),
+        receptive_field=_rf_dict(out_rf),
     )
-    win = _window(stage)
     if stage.kind == "block":
         stride = shape[1] // out[1] if len(out) == 3 else 1
         info.stride = [stride, stride]
-        info.children = block_parts(stage, shape, rf)
-    elif win is not None:
-        k, s, p, groups = win
-        info.kernel, info.stride, info.padding, info.groups = [k, k], [s, s], [p] * 4, groups
-        info.arithmetic = [arithmetic(shape[1], k, s, p)]
-        if shape[2] != shape[1]:
-            info.arithmetic.append(arithmetic(shape[2], k, s, p))
+        info.children = block_parts(st, measured, main_out, rf_main)
+    else:
+        first = next((o for o in stage.ops if window(o) is not None), None)
+        if first is not None:
+            _set_window(info, first, shape)
     return info, out_rf
 
 
 def analyse(net: Net) -> list[LayerInfo]:
     """The layer table of a definition; raises ValueError if the shapes do not fit."""
-    shape: Shape = net.input_shape
     rf: RF | None = INPUT_RF
     layers = []
-    for stage in net.stages:
-        info, rf = stage_info(stage, shape, rf)
+    for st in trace(net):
+        info, rf = stage_info(st, rf)
         layers.append(info)
-        shape = tuple(info.output_shape or ())
     return layers
 
 

@@ -10,14 +10,13 @@ facts travel in ``metadata_props["convscope"]`` as JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from app.analysis import analyse, op_forward, totals
+from app.analysis import analyse, totals
 from app.nets.spec import (
     BN,
     LRN,
@@ -28,12 +27,12 @@ from app.nets.spec import (
     Linear,
     MaxPool,
     Net,
-    Op,
     PartialConv,
     ReLU,
     ScaledTanh,
     Subsample,
 )
+from app.nets.trace import Step, trace
 from app.weights.init import Weights, check_weights
 
 ALIGN = 4096
@@ -84,16 +83,17 @@ class _Graph:
         return out
 
 
-def _emit(g: _Graph, op: Op, x: str, scope: str, key: Callable[[], str]) -> str:
+def _emit(g: _Graph, step: Step, x: str, scope: str) -> str:
+    op = step.op
+
+    def ins() -> list[str]:  # the input and the op's weight tensors, as Conv, BN and Gemm take them
+        return [x] + [g.init(name) for name, _ in step.tensors]
+
     if isinstance(op, Conv):
-        k = key()
-        ins = [x, g.init(f"{k}.weight")] + ([g.init(f"{k}.bias")] if op.bias else [])
-        return g.node("Conv", ins, scope, kernel_shape=[op.k, op.k], strides=[op.s, op.s],
+        return g.node("Conv", ins(), scope, kernel_shape=[op.k, op.k], strides=[op.s, op.s],
                       pads=[op.p] * 4, group=op.groups, dilations=[1, 1])
     if isinstance(op, BN):
-        k = key()
-        ins = [x] + [g.init(f"{k}.{t}") for t in ("weight", "bias", "running_mean", "running_var")]
-        return g.node("BatchNormalization", ins, scope, epsilon=op.eps)
+        return g.node("BatchNormalization", ins(), scope, epsilon=op.eps)
     if isinstance(op, ReLU):
         return g.node("Relu", [x], scope)
     if isinstance(op, LRN):
@@ -105,27 +105,24 @@ def _emit(g: _Graph, op: Op, x: str, scope: str, key: Callable[[], str]) -> str:
     if isinstance(op, Flatten):
         return g.node("Flatten", [x], scope, axis=1)
     if isinstance(op, Linear):
-        k = key()
-        return g.node("Gemm", [x, g.init(f"{k}.weight"), g.init(f"{k}.bias")], scope, transB=1)
-    return _emit_1998(g, op, x, scope, key)
+        return g.node("Gemm", ins(), scope, transB=1)
+    return _emit_1998(g, step, x, scope)
 
 
-def _emit_1998(g: _Graph, op: Op, x: str, scope: str, key: Callable[[], str]) -> str:
+def _emit_1998(g: _Graph, step: Step, x: str, scope: str) -> str:
     """The 1998 LeNet-5's kinds as small ONNX subgraphs."""
+    op, k = step.op, step.key
     if isinstance(op, ScaledTanh):  # A * tanh(S * x)
         y = g.node("Tanh", [g.node("Mul", [x, g.const(scope, np.array(op.s))], scope)], scope)
         return g.node("Mul", [y, g.const(scope, np.array(op.a))], scope)
     if isinstance(op, Subsample):  # a depthwise k x k, stride k convolution whose k*k weights all equal the coef
-        k = key()
         coef = np.asarray(g.weights[f"{k}.coef"], np.float32)
         w = np.broadcast_to(coef[:, None, None, None], (len(coef), 1, op.k, op.k))
         return g.node("Conv", [x, g.const(scope, w), g.init(f"{k}.bias")], scope, kernel_shape=[op.k, op.k],
                       strides=[op.k, op.k], pads=[0] * 4, group=len(coef), dilations=[1, 1])
     if isinstance(op, PartialConv):  # one dense convolution; kernels outside the table are zero
-        k = key()
         per = np.asarray(g.weights[f"{k}.weight"], np.float32)
-        cin = max(i for t in op.table for i in t) + 1
-        w = np.zeros((op.out, cin, op.k, op.k), np.float32)
+        w = np.zeros((op.out, step.input_shape[0], op.k, op.k), np.float32)
         pairs = [(j, i) for j, t in enumerate(op.table) for i in t]
         for n, (j, i) in enumerate(pairs):
             w[j, i] = per[n]
@@ -175,28 +172,25 @@ def build(net: Net, weights: Weights, weights_source: str = "untrained",
     x, shape = INPUT, net.input_shape
     outputs: list[tuple[str, tuple[int, ...]]] = []
     extra: list[tuple[str, tuple[int, ...]]] = []  # inside-stage tensors exposed after prob
-    for stage in net.stages:
-        keys = iter(stage.param_keys())
-        key = keys.__next__
-        y, s = x, shape
-        for i, op in enumerate(stage.ops):
-            if isinstance(op, LRN) and i > 0:  # what LRN reads, for the before/after lesson (app/lessons/lrn.py)
-                _rename_last(g, y, pre_lrn(stage.name))
-                y = pre_lrn(stage.name)
-                extra.append((y, s))
-            y = _emit(g, op, y, stage.name, key)
-            s, _, _ = op_forward(op, s, None)
-        if stage.shortcut is not None:
+    for st in trace(net):
+        name = st.stage.name
+        y = x
+        for step in st.branch("main"):
+            if isinstance(step.op, LRN) and step.index > 0:  # what LRN reads, for the lesson (app/lessons/lrn.py)
+                _rename_last(g, y, pre_lrn(name))
+                y = pre_lrn(name)
+                extra.append((y, step.input_shape))
+            y = _emit(g, step, y, name)
+        if st.stage.shortcut is not None:
             sc = x
-            for op in stage.shortcut:
-                sc = _emit(g, op, sc, stage.name, key)
-            y = g.node("Add", [y, sc], stage.name)
-        for op in stage.post:
-            y = _emit(g, op, y, stage.name, key)
-            s, _, _ = op_forward(op, s, None)
-        _rename_last(g, y, stage.name)
-        x, shape = stage.name, s
-        outputs.append((stage.name, s))
+            for step in st.branch("shortcut"):
+                sc = _emit(g, step, sc, name)
+            y = g.node("Add", [y, sc], name)
+        for step in st.branch("post"):
+            y = _emit(g, step, y, name)
+        _rename_last(g, y, name)
+        x, shape = name, st.output_shape
+        outputs.append((name, shape))
     g.node("Softmax", [x], "prob", out=PROB, axis=1)
     outputs.append((PROB, shape))
     outputs += extra

@@ -10,7 +10,6 @@ from torch import nn
 from app.nets.spec import (
     BN,
     LRN,
-    PARAM_OPS,
     RBF,
     Conv,
     Flatten,
@@ -24,7 +23,8 @@ from app.nets.spec import (
     ScaledTanh,
     Subsample,
 )
-from app.weights.init import Weights, check_weights, param_ops
+from app.nets.trace import Branch, StageTrace, trace
+from app.weights.init import Weights, check_weights
 
 
 class _ScaledTanh(nn.Module):
@@ -127,26 +127,20 @@ class NetModule(nn.Module):
     def __init__(self, net: Net) -> None:
         super().__init__()
         self.net = net
-        ins = {key: s for key, _, s in param_ops(net)}
         self.by_key: dict[str, nn.Module] = {}
         stages = []
-        for stage in net.stages:
-            keys = iter(stage.param_keys())
-            branches = []
-            for ops in (stage.ops, stage.shortcut, stage.post):
-                if ops is None:
-                    branches.append(None)
-                    continue
+        for st in trace(net):
+            def seq(branch: Branch, st: StageTrace = st) -> nn.Sequential:
                 mods = []
-                for op in ops:
-                    if isinstance(op, PARAM_OPS):
-                        key = next(keys)
-                        mods.append(_module(op, ins[key][0]))
-                        self.by_key[key] = mods[-1]
-                    else:
-                        mods.append(_module(op, 0))
-                branches.append(nn.Sequential(*mods))
-            stages.append(_StageModule(*branches))
+                for step in st.branch(branch):
+                    mods.append(_module(step.op, step.input_shape[0]))
+                    if step.key is not None:
+                        self.by_key[step.key] = mods[-1]
+                return nn.Sequential(*mods)
+
+            main = seq("main")  # built in graph order: modules draw their initial weights from torch's stream
+            shortcut = seq("shortcut") if st.stage.shortcut is not None else None
+            stages.append(_StageModule(main, shortcut, seq("post")))
         self.stages = nn.ModuleList(stages)
 
     def forward_all(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

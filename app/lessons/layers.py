@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.analysis import RF, Shape, conv_out, op_forward, op_params
+from app.analysis import RF, Shape, conv_out, op_forward, op_macs, op_params
 from app.i18n import N_
-from app.nets.spec import BN, RBF, Conv, Flatten, Linear, MaxPool, Op, PartialConv, Stage, Subsample
+from app.nets.spec import BN, RBF, Conv, Flatten, Linear, Op, PartialConv, Stage, Subsample, window
+from app.nets.trace import trace_stage
 
 Gettext = Callable[[str], str]
 BYTES_PER_VALUE = 4  # float32
@@ -22,14 +23,9 @@ BYTES_PER_VALUE = 4  # float32
 
 def ksp(op: Op) -> tuple[int, int, int]:
     """(kernel, stride, padding) of a windowed op."""
-    if isinstance(op, Subsample):
-        return op.k, op.k, 0
-    if isinstance(op, PartialConv):
-        return op.k, 1, 0
-    return op.k, op.s, op.p  # type: ignore[union-attr]
-
-
-WINDOWED = (Conv, MaxPool, Subsample, PartialConv)
+    win = window(op)
+    assert win is not None, op
+    return win
 
 
 
@@ -97,7 +93,7 @@ class Walk:
             self.macs.append(f"{shape[0]}·{op.out}")
         elif macs:
             self.macs.append(str(macs))
-        if isinstance(op, WINDOWED):
+        if window(op) is not None:
             self.windows.append((op, self.shape, out))
             if self.rf is not None:
                 self.rf_terms.append(f"({ksp(op)[0]} − 1)·{num(self.rf.jump)}")
@@ -125,8 +121,9 @@ def formulas(stage: Stage, shape: Shape, rf: RF | None, _: Gettext) -> tuple[lis
     params = main.params + (short.params if short else []) + post.params
     macs = main.macs + (short.macs if short else []) + post.macs
     out, out_rf = post.shape, post.rf
-    total_params = sum(op_params(o, s) for o, s in _op_shapes(stage, shape))
-    total_macs = sum(m for m in _op_macs(stage, shape))
+    steps = trace_stage(stage, shape).steps
+    total_params = sum(op_params(s.op, s.input_shape) for s in steps)
+    total_macs = sum(op_macs(s.op, s.input_shape, s.output_shape) for s in steps)
     f: list[str] = []
     if params:
         expr = " + ".join(params)
@@ -162,28 +159,6 @@ def _size_window(windows: list[tuple[Op, Shape, Shape]], out: Shape) -> tuple[Op
     return None
 
 
-def _op_shapes(stage: Stage, shape: Shape) -> list[tuple[Op, Shape]]:
-    """Every op of the stage with its input shape (ops, shortcut, post)."""
-    pairs: list[tuple[Op, Shape]] = []
-    s = shape
-    for op in stage.ops:
-        pairs.append((op, s))
-        s = op_forward(op, s, None)[0]
-    main_out = s
-    sc = shape
-    for op in stage.shortcut or ():
-        pairs.append((op, sc))
-        sc = op_forward(op, sc, None)[0]
-    for op in stage.post:
-        pairs.append((op, main_out))
-        main_out = op_forward(op, main_out, None)[0]
-    return pairs
-
-
-def _op_macs(stage: Stage, shape: Shape) -> list[int]:
-    return [op_forward(op, s, None)[1] for op, s in _op_shapes(stage, shape)]
-
-
 def op_kind(op: Op) -> str:
     """conv, fc or other: where a parameter or a MAC is counted in the model's summary."""
     return "conv" if isinstance(op, Conv | PartialConv) else "fc" if isinstance(op, Linear | RBF) else "other"
@@ -192,9 +167,9 @@ def op_kind(op: Op) -> str:
 def by_kind(stage: Stage, shape: Shape) -> tuple[dict[str, int], dict[str, int]]:
     params = {"conv": 0, "fc": 0, "other": 0}
     macs = {"conv": 0, "fc": 0, "other": 0}
-    for op, s in _op_shapes(stage, shape):
-        params[op_kind(op)] += op_params(op, s)
-        macs[op_kind(op)] += op_forward(op, s, None)[1]
+    for step in trace_stage(stage, shape).steps:
+        params[op_kind(step.op)] += op_params(step.op, step.input_shape)
+        macs[op_kind(step.op)] += op_macs(step.op, step.input_shape, step.output_shape)
     return params, macs
 
 

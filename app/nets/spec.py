@@ -3,13 +3,15 @@
 A network is data: an input shape and a list of `Stage`s. A stage is what a user sees
 as one layer (``conv1_1``, ``pool2``, ``layer3.1``); it holds a short chain of
 primitive ops, and for residual blocks a shortcut branch that is added back before
-the stage's final ops. The ONNX builder, the PyTorch reference and the analysis
-all interpret this one description.
+the stage's final ops. The ONNX builder, the PyTorch reference, the seeded weights and
+the analysis all interpret this one description, through one walk over it (app.nets.trace).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+Window = tuple[int, int, int]  # kernel, stride, padding of an op that slides a square window
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,10 @@ class Conv:
     p: int = 0
     groups: int = 1
     bias: bool = True
+
+    @property
+    def window(self) -> Window:
+        return self.k, self.s, self.p
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ class MaxPool:
     k: int
     s: int
     p: int = 0
+
+    @property
+    def window(self) -> Window:
+        return self.k, self.s, self.p
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,10 @@ class Subsample:
 
     k: int = 2
 
+    @property
+    def window(self) -> Window:
+        return self.k, self.k, 0
+
 
 @dataclass(frozen=True)
 class PartialConv:
@@ -91,6 +105,10 @@ class PartialConv:
     @property
     def connections(self) -> int:
         return sum(len(t) for t in self.table)
+
+    @property
+    def window(self) -> Window:
+        return self.k, 1, 0
 
 
 @dataclass(frozen=True)
@@ -107,7 +125,18 @@ class RBF:
 
 
 Op = Conv | BN | ReLU | LRN | MaxPool | GlobalAvgPool | Flatten | Linear | ScaledTanh | Subsample | PartialConv | RBF
-PARAM_OPS = (Conv, BN, Linear, Subsample, PartialConv)  # the ops that hold trainable weights
+PARAM_OPS = (Conv, BN, Linear, Subsample, PartialConv)  # the ops that hold weights (app.nets.trace.tensors)
+WINDOWED = (Conv, MaxPool, Subsample, PartialConv)  # the ops with a ``window`` (kernel, stride, padding)
+
+
+def has_params(op: Op) -> bool:
+    return isinstance(op, PARAM_OPS)
+
+
+def window(op: Op) -> Window | None:
+    """(kernel, stride, padding) of an op that slides a square window over its input, else None."""
+    return op.window if isinstance(op, WINDOWED) else None
+
 
 # What a stage is, for people: the kind shown in tables and used to pick a colour.
 KINDS = ("conv", "pool", "lrn", "fc", "block", "gap")
@@ -133,17 +162,20 @@ class Stage:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"stage {self.name}: unknown kind {self.kind!r}")
-        n = sum(isinstance(o, PARAM_OPS) for o in self.all_ops())
+        n = self.param_op_count
         if self.keys and len(self.keys) != n:
             raise ValueError(f"stage {self.name}: {n} parameter ops but {len(self.keys)} keys")
 
     def all_ops(self) -> tuple[Op, ...]:
         return self.ops + (self.shortcut or ()) + self.post
 
+    @property
+    def param_op_count(self) -> int:
+        return sum(has_params(o) for o in self.all_ops())
+
     def param_keys(self) -> list[str]:
         """One weight-name prefix per parameter-holding op, in ``ops, shortcut, post`` order."""
-        n = sum(isinstance(o, PARAM_OPS) for o in self.all_ops())
-        return list(self.keys) if self.keys else [f"{self.name}.{i}" for i in range(n)]
+        return list(self.keys) if self.keys else [f"{self.name}.{i}" for i in range(self.param_op_count)]
 
 
 @dataclass(frozen=True)

@@ -12,55 +12,10 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from app.analysis import op_forward
-from app.nets.spec import BN, PARAM_OPS, Conv, Linear, Net, Op, PartialConv, Subsample
+from app.nets.spec import Net
+from app.nets.trace import trace, weight_shapes
 
 Weights = Mapping[str, np.ndarray]
-
-
-def param_ops(net: Net) -> list[tuple[str, Op, tuple[int, ...]]]:
-    """Every parameter-holding op: (key, op, its input shape), in graph order."""
-    out: list[tuple[str, Op, tuple[int, ...]]] = []
-    shape: tuple[int, ...] = net.input_shape
-    for stage in net.stages:
-        keys = iter(stage.param_keys())
-        stage_in = shape
-        for branch, start in ((stage.ops, stage_in), (stage.shortcut or (), stage_in)):
-            s = start
-            for op in branch:
-                if isinstance(op, PARAM_OPS):
-                    out.append((next(keys), op, s))
-                s, _, _ = op_forward(op, s, None)
-            if branch is stage.ops:
-                shape = s
-        for op in stage.post:
-            if isinstance(op, PARAM_OPS):
-                out.append((next(keys), op, shape))
-            shape, _, _ = op_forward(op, shape, None)
-    return out
-
-
-def weight_shapes(net: Net) -> dict[str, tuple[int, ...]]:
-    """Every tensor the definition needs, with its shape (torchvision's layout)."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for key, op, s in param_ops(net):
-        if isinstance(op, Conv):
-            shapes[f"{key}.weight"] = (op.out, s[0] // op.groups, op.k, op.k)
-            if op.bias:
-                shapes[f"{key}.bias"] = (op.out,)
-        elif isinstance(op, Linear):
-            shapes[f"{key}.weight"] = (op.out, s[0])
-            shapes[f"{key}.bias"] = (op.out,)
-        elif isinstance(op, BN):
-            for t in ("weight", "bias", "running_mean", "running_var"):
-                shapes[f"{key}.{t}"] = (s[0],)
-        elif isinstance(op, Subsample):  # one coefficient and one bias per map
-            shapes[f"{key}.coef"] = (s[0],)
-            shapes[f"{key}.bias"] = (s[0],)
-        elif isinstance(op, PartialConv):  # one k x k kernel per connection of the table
-            shapes[f"{key}.weight"] = (op.connections, op.k, op.k)
-            shapes[f"{key}.bias"] = (op.out,)
-    return shapes
 
 
 class HeWeights(Mapping[str, np.ndarray]):
@@ -77,9 +32,9 @@ class HeWeights(Mapping[str, np.ndarray]):
     def __init__(self, net: Net, seed: int = 0) -> None:
         self.shapes = weight_shapes(net)
         self.seed = seed
-        self.blocks = sum(1 for st in net.stages if st.shortcut is not None)
-        self.last_bn = {stage.param_keys()[sum(isinstance(o, PARAM_OPS) for o in stage.ops) - 1]
-                        for stage in net.stages if stage.shortcut is not None}
+        blocks = [st for st in trace(net) if st.stage.shortcut is not None]
+        self.blocks = len(blocks)
+        self.last_bn = {[s.key for s in st.branch("main") if s.key][-1] for st in blocks}
 
     def shape_of(self, name: str) -> tuple[int, ...]:
         return self.shapes[name]
