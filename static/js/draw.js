@@ -24,9 +24,11 @@ let strokes = [];
 let current = null;
 const units = createUnits({ modelName: model }); // click or keyboard-select a map cell; follows convscope:predicted
 
+const barEls = [];
 for (let d = 0; d < 10; d++) {
+  barEls.push({ fill: el("span", { class: "fill", id: `bar-${d}` }), pct: el("span", { class: "pct", id: `pct-${d}` }) });
   bars.append(el("div", { class: "bar-row" }, el("span", { class: "digit" }, d),
-    el("span", { class: "bar" }, el("span", { class: "fill", id: `bar-${d}` })), el("span", { class: "pct", id: `pct-${d}` })));
+    el("span", { class: "bar" }, barEls[d].fill), barEls[d].pct));
 }
 
 function redraw() {
@@ -113,8 +115,8 @@ function reset(msg) {
   statusEl.textContent = msg;
   seen.removeAttribute("src");
   for (let d = 0; d < 10; d++) {
-    document.getElementById(`bar-${d}`).style.width = "0";
-    document.getElementById(`pct-${d}`).textContent = "";
+    barEls[d].fill.style.transform = "scaleX(0)";
+    barEls[d].pct.textContent = "";
   }
   layersEl.replaceChildren();
 }
@@ -128,6 +130,9 @@ const live = new Live(
   },
   (res, ms, body) => {
     show(res);
+    // while the pen moves, the prediction, bars and maps only; the answer after it lifts also updates the
+    // status line (a live region) and the panels that follow the prediction (Why?, a selected unit)
+    if (current || !res.layers.every((l) => l.maps)) return;
     document.dispatchEvent(new CustomEvent("convscope:predicted", { detail: { model, input: { image: body.image }, result: res } }));
     statusEl.textContent = t("{ms} ms (inference {inf} ms)", { ms: ms.toFixed(0), inf: res.timing_ms.inference.toFixed(1) });
   },
@@ -227,9 +232,11 @@ function show(res) {
   const probs = new Array(10).fill(0);
   for (const t of res.top_k) probs[t.index] = t.probability;
   probs.forEach((p, d) => {
-    document.getElementById(`bar-${d}`).style.width = `${(p * 100).toFixed(1)}%`;
-    document.getElementById(`bar-${d}`).classList.toggle("best", d === top.index);
-    document.getElementById(`pct-${d}`).textContent = `${(p * 100).toFixed(1)}%`;
+    const text = `${(p * 100).toFixed(1)}%`, row = barEls[d];
+    row.fill.classList.toggle("best", d === top.index);
+    if (row.pct.textContent === text) return; // unchanged: no style or layout work
+    row.fill.style.transform = `scaleX(${p})`; // the compositor animates it: no layout
+    row.pct.textContent = text;
   });
   const key = res.layers.map((l) => `${l.name} ${l.shape}`).join("|");
   if (REBUILD || !view || view.key !== key || !layersEl.firstChild) {
