@@ -13,8 +13,9 @@ from app import i18n, lessons
 from app.config import TEMPLATES_DIR
 from app.errors import AppError, bad_input
 from app.i18n import N_
+from app.lessons import history
 from app.lessons.lrn import lrn_stages
-from app.nets import lenet, vgg
+from app.nets import vgg
 from app.serving import providers
 from app.serving.service import Service
 from app.web.routes.deps import ServiceDep
@@ -126,7 +127,7 @@ def compare(request: Request, service: ServiceDep) -> Any:
     params = {m["name"]: m["params"] for m in models}  # Table 1's counts: the models' own (app.analysis)
     return templates.TemplateResponse(request, "compare.html", {
         "models": models, "vgg": vgg.table1(params), "page": "compare",
-        "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get()), "lenet": lenet.history_table()})
+        "vgg_notes": lessons.vgg_c_vs_d(i18n.current.get()), "lenet": history.history_table()})
 
 
 SAMPLES: list[dict[str, str]] = [  # static/samples/, licences in static/samples/LICENSE.md
