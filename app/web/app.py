@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import __version__, errors
+from app import __version__
 from app.config import STATIC_DIR, Settings
 from app.i18n import LanguageMiddleware
 from app.metrics import Metrics, RequestMetrics
 from app.serving import providers
 from app.serving.service import Service
-from app.web import docs
+from app.web import docs, errors
 from app.web.csp import SecurityHeaders
 from app.web.limits import BodyLimit, HeadAsGet
 from app.web.routes import api, downloads, explain, health, lessons, pages, units, ws
