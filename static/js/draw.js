@@ -119,6 +119,7 @@ function reset(msg) {
     barEls[d].pct.textContent = "";
   }
   layersEl.replaceChildren();
+  view = null;
 }
 
 const live = new Live(
