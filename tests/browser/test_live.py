@@ -48,7 +48,7 @@ def test_maps_repainted_in_place_match_the_rebuilt_ones(server: str, browser) ->
         ctx = browser.new_context(viewport={"width": 1200, "height": 900})
         pg = ctx.new_page()
         errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
         row = draw_stroke(pg, server, "lenet5", seconds=1.0, pen="page", paint=paint)
         assert row["painted_before_up"] >= 2, str(row)
         own = pg.evaluate(_PIXELS)
