@@ -164,7 +164,7 @@ def run(models: tuple[str, ...] = ("lenet5", "lenet5-1998"), seconds: float = 3.
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
         return {"skipped": f"playwright is not installed (the test extra): {exc}"}
-    from app.bench.http import _spawn
+    from app.bench.common import spawn as _spawn
 
     work = Path(tempfile.mkdtemp(prefix="convscope-browser-"))
     for f in ROOT.joinpath("models").glob("lenet5*"):

@@ -27,27 +27,10 @@ import onnxruntime as ort
 
 from app import nets
 from app.analysis import analyse, totals
+from app.bench.common import interleaved, median_ms, session
 from app.config import BUNDLED_MODELS_DIR, FROM_CHECKOUT, ROOT, Settings
 
 QUICK_MODELS = ["lenet5", "alexnet", "vgg16-3", "resnet50"]
-
-
-def median_ms(xs: list[float]) -> float:
-    return round(statistics.median(xs) * 1000, 3)
-
-
-def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Time each function ``reps`` times, round-robin, so drift on a shared machine hits all alike."""
-    for f in fns.values():
-        for _ in range(warmup):
-            f()
-    out: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            out[k].append(time.perf_counter() - t)
-    return out
 
 
 def peak_gflops(n: int = 2048, reps: int = 7) -> float:
@@ -56,17 +39,6 @@ def peak_gflops(n: int = 2048, reps: int = 7) -> float:
     a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     best = min(interleaved({"gemm": lambda: a @ b}, reps, warmup=1)["gemm"])
     return 2 * n**3 / best / 1e9
-
-
-def _session(path: Path, threads: int, opt: bool = True) -> ort.InferenceSession:
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = threads
-    o.inter_op_num_threads = 1
-    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if not opt:
-        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    o.log_severity_level = 3
-    return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
 
 
 def model_file(name: str, models_dir: Path) -> Path:
@@ -85,7 +57,7 @@ def engine(name: str, models_dir: Path, reps: int) -> dict[str, Any]:
     path = model_file(name, models_dir)
     x1 = np.random.default_rng(0).standard_normal((1, *net.input_shape), dtype=np.float32)
     x8 = np.random.default_rng(1).standard_normal((8, *net.input_shape), dtype=np.float32)
-    s1, s2 = _session(path, 1), _session(path, 2)
+    s1, s2 = session(path, 1), session(path, 2)
     layers = [s.name for s in net.stages]
     fns: dict[str, Callable[[], object]] = {
         "ort_t1": lambda: s1.run(["prob"], {"input": x1}),
@@ -185,7 +157,7 @@ def main(models: list[str] | None = None, quick: bool = False, out: Path | None 
         from app.bench import explain as explain_bench
 
         print("explain: Grad-CAM and occlusion cost ...", flush=True)
-        result["explain"] = explain_bench.section(models, work, reps, interleaved)
+        result["explain"] = explain_bench.section(models, work, reps)
         if http:
             from app.bench import http as bench_http
 

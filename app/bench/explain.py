@@ -5,12 +5,12 @@ occlusion's cost per patch position (batched) against one run."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app.bench.common import interleaved
 from app.config import Settings
 from app.explain import methods as m
 from app.explain.graph import Pass, gradcam
@@ -27,7 +27,7 @@ class _Svc:
         self.registry = registry
 
 
-def one(registry: Registry, name: str, reps: int, interleaved: Callable[..., dict[str, list[float]]]) -> dict[str, Any]:
+def one(registry: Registry, name: str, reps: int) -> dict[str, Any]:
     sess, info = registry.session_and_info(name)
     graph = graph_for(_Svc(registry), name)  # type: ignore[arg-type]
     layers, _ = offered_layers(info, graph)
@@ -92,10 +92,9 @@ def one(registry: Registry, name: str, reps: int, interleaved: Callable[..., dic
     }
 
 
-def section(models: list[str], models_dir: Path, reps: int,
-            interleaved: Callable[..., dict[str, list[float]]]) -> list[dict[str, Any]]:
+def section(models: list[str], models_dir: Path, reps: int) -> list[dict[str, Any]]:
     registry = Registry(Settings.from_env(models_dir=models_dir))
-    return [one(registry, name, reps, interleaved) for name in models]
+    return [one(registry, name, reps) for name in models]
 
 
 COLUMNS = [("model", "model"), ("layer", "layer"), ("predict_ms", "predict ms"), ("logits_ms", "logits ms"),

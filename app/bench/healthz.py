@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from app.bench.loadgen import rss_mb, start_server
-from app.config import ROOT
+from app.bench.common import rss_mb, start_server
+from app.config import BUNDLED_MODELS_DIR, STATIC_DIR
 
 
 def _probe(url: str, until: float, out: list[float]) -> None:
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="convscope-healthz-"))
     d = args.models_dir or tmp
     if not (d / "lenet5.onnx").exists():
-        shutil.copy(ROOT / "models" / "lenet5.onnx", d / "lenet5.onnx")
-    image = base64.b64encode((ROOT / "static" / "samples" / "chelsea.jpg").read_bytes()).decode()
+        shutil.copy(BUNDLED_MODELS_DIR / "lenet5.onnx", d / "lenet5.onnx")
+    image = base64.b64encode((STATIC_DIR / "samples" / "chelsea.jpg").read_bytes()).decode()
     body = {"model": args.model, "image": image, "top_k": 5, "activations": "maps",
             "map_offset": 0, "map_channels": 4096, "map_size": 512}
     proc, url = start_server(d, {})

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,26 +16,9 @@ import httpx
 import numpy as np
 
 from app import nets
-from app.bench.loadgen import digit_body, free_port, rss_mb, run_async, run_load
-from app.config import BUNDLED_MODELS_DIR, ROOT, STATIC_DIR, Settings
-
-
-def _spawn(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, str, float]:
-    """Start a server; return it, its URL and the seconds from spawn to /readyz answering 200."""
-    port = free_port()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", *args, "--port", str(port)], cwd=ROOT,
-                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - t0 < 60:
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url, time.perf_counter() - t0
-        except httpx.HTTPError:
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError(f"{args} did not start")
+from app.bench.common import rss_mb, session, spawn
+from app.bench.loadgen import digit_body, run_async, run_load
+from app.config import BUNDLED_MODELS_DIR, STATIC_DIR, Settings
 
 
 def run(work: Path, quick: bool) -> dict[str, Any]:
@@ -49,8 +29,8 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         shutil.copy(BUNDLED_MODELS_DIR / f, cold / f)
     settings = Settings.from_env()
     conv_args = ["app.cli", "serve", "--models-dir", str(cold), "--log-level", "error"]
-    conv, conv_url, ready_s = _spawn(conv_args, {})
-    mini, mini_url, mini_ready_s = _spawn(["app.bench.minimal", "--model", str(cold / "lenet5.onnx")], {})
+    conv, conv_url, ready_s = spawn(conv_args, {})
+    mini, mini_url, mini_ready_s = spawn(["app.bench.minimal", "--model", str(cold / "lenet5.onnx")], {})
     try:
         out["cold"] = {"server_ready_s": round(ready_s, 2), "minimal_ready_s": round(mini_ready_s, 2)}
         rss_lenet = round(rss_mb(conv.pid), 1)
@@ -140,10 +120,8 @@ def _in_process(models_dir: Path) -> dict[str, float]:
 
 
 def _vgg_in_process(path: Path) -> float:
-    from app.bench.engine import _session
-
     net = nets.get("vgg16-3")
-    s = _session(path, 1)
+    s = session(path, 1)
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224), dtype=np.float32)
     names = [st.name for st in net.stages] + ["prob"]
     s.run(names, {"input": x})
@@ -168,7 +146,7 @@ def run_ray(quick: bool) -> list[dict[str, Any]]:
         write_builtin("vgg16-3", d)
         for label, args in (("uvicorn", []), ("ray 1 replica", ["--ray", "--replicas", "1"]),
                             ("ray 2 replicas", ["--ray", "--replicas", "2"])):
-            proc, url, ready = _spawn(["app.cli", "serve", "--models-dir", str(d), "--log-level", "error", *args],
+            proc, url, ready = spawn(["app.cli", "serve", "--models-dir", str(d), "--log-level", "error", *args],
                                       {"CONVSCOPE_EAGER": "lenet5,vgg16-3"})
             try:
                 for c in (1, 4):

@@ -16,8 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app.bench.loadgen import digit_body, rss_mb, run_async, run_load, start_server
-from app.config import ROOT
+from app.bench.common import rss_mb, start_server
+from app.bench.loadgen import digit_body, run_async, run_load
+from app.config import BUNDLED_MODELS_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         for f in ("lenet5.onnx", "lenet5.card.json"):
-            shutil.copy(ROOT / "models" / f, Path(d) / f)
+            shutil.copy(BUNDLED_MODELS_DIR / f, Path(d) / f)
         proc, url = start_server(Path(d), {"CONVSCOPE_MAX_CONCURRENT": a.max_concurrent,
                                            "CONVSCOPE_MAX_QUEUE": a.max_queue})
         try:

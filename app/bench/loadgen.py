@@ -1,58 +1,19 @@
-"""Load generation on loopback, shared by `convscope bench`, `python -m app.bench.load` and the tests:
-a server subprocess, bounded concurrent clients, latency figures, the server's RSS."""
+"""Load generation on loopback, shared by `convscope bench` and `python -m app.bench.load`: a /predict
+body, bounded concurrent clients and their latency figures."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 
-from app.config import ROOT
-
 T = TypeVar("T")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(models_dir: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """`convscope serve` on a free loopback port with ``models_dir``; returns once /readyz says 200."""
-    port = free_port()
-    env = {**os.environ, "CONVSCOPE_MODELS_DIR": str(models_dir), "OMP_WAIT_POLICY": "PASSIVE", **env_extra}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "error"],
-                            cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def digit_body(model: str) -> dict:

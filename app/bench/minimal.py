@@ -1,6 +1,7 @@
 """The floor any server pays: a minimal FastAPI endpoint that decodes a LeNet-5 pixel array,
 makes the same onnxruntime call as convscope's /predict (same session options, same outputs)
-and returns JSON. Run: python -m app.bench.minimal --port 8001 --model models/lenet5.onnx"""
+and returns JSON. Run: python -m app.bench.minimal --port 8001 [--model path/to/lenet5.onnx] (default: the
+LeNet-5 that ships with convscope, in the checkout or the installed package)"""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ import onnxruntime as ort
 import uvicorn
 from fastapi import FastAPI, Request
 
+from app.config import BUNDLED_MODELS_DIR
+from app.serving.providers import CPU, session_options
+
 
 def make_app(model: str) -> FastAPI:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model, session_options(1), providers=[CPU])
     names = [o.name for o in sess.get_outputs()]
     app = FastAPI()
 
@@ -40,6 +40,6 @@ def make_app(model: str) -> FastAPI:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=8001)
-    ap.add_argument("--model", default="models/lenet5.onnx")
+    ap.add_argument("--model", default=str(BUNDLED_MODELS_DIR / "lenet5.onnx"))
     a = ap.parse_args()
     uvicorn.run(make_app(a.model), host="127.0.0.1", port=a.port, log_level="error", access_log=False)

@@ -37,6 +37,20 @@ def chosen(wanted: str = "auto") -> list[str]:
     return choose(list(available()), wanted)
 
 
+def session_options(threads: int, arena: bool = True) -> ort.SessionOptions:
+    """The onnxruntime options every convscope session runs with (the server's and the benchmark's):
+    ``threads`` intra-op threads that do not spin, one inter-op thread, every graph optimisation,
+    warnings off; ``arena=False`` hands a run's memory back after it (for foreign files)."""
+    o = ort.SessionOptions()
+    o.enable_cpu_mem_arena = arena
+    o.intra_op_num_threads = threads
+    o.inter_op_num_threads = 1
+    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    o.log_severity_level = 3
+    return o
+
+
 def used(session: ort.InferenceSession | None, wanted: str = "auto") -> str:
     """The provider a session actually runs on (onnxruntime drops one it cannot initialise), or for no
     session yet, the one it will be created with."""

@@ -29,6 +29,7 @@ from app.backends.onnx_inspect import expose, inspect, run_bytes
 from app.config import Settings
 from app.errors import AppError, not_found
 from app.serving.preprocess import MNIST_MEAN, MNIST_STD
+from app.serving.providers import session_options
 
 log = logging.getLogger("convscope")
 
@@ -613,7 +614,7 @@ class Registry:
         Foreign files run without onnxruntime's memory arena, so a run's memory goes back after it."""
         foreign = src is not None and src.info.source == "file"
         rss0 = rss_bytes()
-        sess = ort.InferenceSession(str(path), self._options(arena=not foreign),
+        sess = ort.InferenceSession(str(path), session_options(self.settings.intra_op_threads, arena=not foreign),
                                     providers=providers(self.settings.provider))
         runs = src.info.run_bytes if src is not None else 0
         return sess, max(rss_bytes() - rss0, file_bytes(path)) + runs + (8 << 20)
@@ -628,13 +629,3 @@ class Registry:
             self._sessions.pop(old)
             self.sources[old].info.status = "available"
             log.info("evicted %s from the session cache", old)
-
-    def _options(self, arena: bool = True) -> ort.SessionOptions:
-        o = ort.SessionOptions()
-        o.enable_cpu_mem_arena = arena
-        o.intra_op_num_threads = self.settings.intra_op_threads
-        o.inter_op_num_threads = 1
-        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        o.log_severity_level = 3
-        return o

@@ -238,10 +238,9 @@ def test_spearman_and_upsample() -> None:
 
 
 def test_bench_section_measures_gradcam_and_occlusion(models_dir: Path) -> None:
-    from app.bench.engine import interleaved
     from app.bench.explain import section
 
-    (row,) = section(["lenet5"], models_dir, 2, interleaved)
+    (row,) = section(["lenet5"], models_dir, 2)
     assert row["layer"] == "S4"
     for key in ("predict_ms", "logits_ms", "gradcam_ms", "explain_full_ms", "occlusion_ms_per_position"):
         assert row[key] > 0, key

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from app.bench.loadgen import digit_body
+from tests.helpers.images import digit_body
 
 
 def _same_answer(a: dict, b: dict) -> None:

@@ -1,4 +1,4 @@
-"""Inputs for requests: a random photo as PNG bytes, a drawn seven as 28x28 pixels and a /predict body."""
+"""Inputs for requests: a random photo as PNG bytes, a drawn seven as 28x28 pixels and /predict bodies."""
 
 from __future__ import annotations
 
@@ -22,3 +22,10 @@ for _i in range(9, 24):
 SEVEN = _seven  # 28x28 in [0, 1]
 SEVEN_PIXELS = _seven.tolist()
 GOOD = {"model": "lenet5", "pixels": SEVEN_PIXELS}  # a valid JSON /predict body
+
+
+def digit_body(model: str) -> dict:
+    """A JSON /predict body for ``model``: a vertical bar (a one) as 28x28 pixels."""
+    px = np.zeros((28, 28))
+    px[5:23, 12:16] = 1
+    return {"model": model, "pixels": px.tolist()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -11,10 +12,15 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.bench.loadgen import free_port
-
 ROOT = Path(__file__).resolve().parents[2]
 NO_MIRROR = "http://127.0.0.1:9/"  # downloads a test does not arrange stay on loopback (and fail: nothing listens)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

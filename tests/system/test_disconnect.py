@@ -12,8 +12,8 @@ import time
 
 import httpx
 
-from app.bench.loadgen import free_port
 from tests.conftest import ROOT
+from tests.helpers.server import free_port
 
 
 def _half_upload(port: int, path: str, content_type: str, head: bytes) -> None:

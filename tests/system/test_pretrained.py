@@ -14,13 +14,12 @@ import urllib.request
 import pytest
 from fastapi.testclient import TestClient
 
-from app.bench.loadgen import free_port
 from app.config import Settings
 from app.serving import providers
 from app.web.app import create_app
 from app.weights.pretrained import loopback_host
 from tests.helpers.mirror import mirror, pins
-from tests.helpers.server import ROOT, copy_lenet
+from tests.helpers.server import ROOT, copy_lenet, free_port
 
 GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 

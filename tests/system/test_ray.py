@@ -16,11 +16,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.bench.loadgen import free_port
 from app.config import Settings
 from app.web.app import create_app
 from tests.conftest import ROOT
 from tests.helpers.images import GOOD, PHOTO
+from tests.helpers.server import free_port
 
 pytest.importorskip("ray.serve")
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ import time
 
 import httpx
 
+from app.bench.common import start_server
 from app.bench.load import main as load_main
-from app.bench.loadgen import start_server
 from tests.conftest import ROOT
 from tests.helpers.images import PHOTO
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.bench.loadgen import digit_body, free_port
 from tests.helpers import wheelhouse
+from tests.helpers.images import digit_body
+from tests.helpers.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["app", "static", "templates", "requirements", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md"]
@@ -42,6 +43,18 @@ def build_wheel(tmp: Path) -> Path:
                     str(src), "-w", str(tmp / "dist")], check=True, cwd=tmp)
     (wheel,) = (tmp / "dist").glob("convscope-*.whl")
     return wheel
+
+
+def _wait_ready(proc: subprocess.Popen, url: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, f"{proc.args} exited"
+        time.sleep(0.1)
+    pytest.fail(f"{proc.args} did not become ready")
 
 
 @pytest.mark.slow
@@ -81,16 +94,7 @@ def test_wheel_installs_and_serves_from_any_folder(tmp_path: Path) -> None:
                              "--log-level", "warning"], cwd=elsewhere, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "convscope serve exited"
-            time.sleep(0.1)
-        else:
-            pytest.fail("the installed server did not become ready")
+        _wait_ready(proc, url)
         assert "LeNet-5" in httpx.get(url + "/").text
         assert httpx.get(url + "/draw").status_code == 200
         js = httpx.get(url + "/static/js/draw.js")
@@ -103,6 +107,18 @@ def test_wheel_installs_and_serves_from_any_folder(tmp_path: Path) -> None:
         seeded = data_home / "convscope" / "models"
         assert (seeded / "lenet5.onnx").read_bytes() == (ROOT / "models" / "lenet5.onnx").read_bytes()
         assert not list(elsewhere.iterdir()), "serve wrote into the working directory"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    # the benchmark's minimal endpoint runs from the installed package too, on the LeNet-5 it ships
+    port = free_port()
+    proc = subprocess.Popen([str(py), "-m", "app.bench.minimal", "--port", str(port)], cwd=elsewhere, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, url)
+        r = httpx.post(url + "/predict", json=digit_body("lenet5"), timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["top_k"][0]["index"] == 1
     finally:
         proc.terminate()
         proc.wait(10)
