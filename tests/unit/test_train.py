@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 torch = pytest.importorskip("torch")
 
 from app import nets  # noqa: E402
-from app.train import FULL_AUG, LIGHT_AUG, _augment, elastic_field, flag_ones, load_onnx_weights  # noqa: E402
+from app.train import FULL_AUG, LIGHT_AUG, augment, elastic_field, flag_ones, load_onnx_weights  # noqa: E402
 
 
 def test_elastic_field_scales_with_alpha() -> None:
@@ -30,11 +30,11 @@ def test_light_augmentation_moves_digits_less() -> None:
     x[:, :, 6:22, 12:16] = 1.0  # a bar
 
     def moved(spec: dict[str, float]) -> float:
-        return float((_augment(x, g, spec=spec) - x).abs().mean())
+        return float((augment(x, g, spec=spec) - x).abs().mean())
 
     assert moved(LIGHT_AUG) < moved(FULL_AUG)
     still = dict(FULL_AUG, rotate=0.0, scale=0.0, shear=0.0, shift=0.0, elastic_p=0.0)
-    y = _augment(x, g, spec=still)
+    y = augment(x, g, spec=still)
     assert float((y - x).abs().max()) <= 1.0 and float((y > 0.5).float().sum()) > 0  # only pen width changes
 
 
@@ -74,13 +74,36 @@ def test_stage2_reads_the_1998_weights_back_from_the_built_constants(tmp_path) -
 
     from app.backends.onnx_build import build
     from app.backends.torch_ref import NetModule
-    from app.train import _init
+    from app.train import init_weights
 
     net = nets.get("lenet5-1998")
     m = NetModule(net)
-    _init(m, "lenet5-1998")
+    init_weights(m, "lenet5-1998")
     w = m.export_weights()
     onnx.save(build(net, w, "trained"), str(tmp_path / "x.onnx"))
     back = load_onnx_weights(tmp_path / "x.onnx", "lenet5-1998")
     assert sorted(back) == sorted(w) and {"S2.0.coef", "C3.0.weight"} <= set(back)
     assert all(np.array_equal(back[k], w[k]) for k in w)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "lenet5-1998"])
+def test_the_card_says_what_the_recipe_does(name: str) -> None:
+    """The card's words come from the recipe's numbers: a card built now says what the committed card (and, for
+    a stage-2 model, its stage 1) says about data, recipe, augmentation and input, key for key, in order."""
+    import json
+
+    from app.train.card import card
+    from app.train.recipe import recipe
+
+    committed = json.loads((ROOT / "models" / f"{name}.card.json").read_text())
+    stages = [(committed, "stage1" in committed)] + ([(committed["stage1"], False)] if "stage1" in committed else [])
+    ds = {"train": (None, np.zeros(50_000)), "valid": (None, np.zeros(10_000)), "test": (None, np.zeros(10_000)),
+          "sha256": committed["data_sha256"]}
+    extra = {k: committed[k] for k in ("test_accuracy_without_ema",) if k in committed}
+    built = card(name, recipe(name, stage2=stages[0][1]), ds, committed["epochs"], committed["batch"],
+                 committed["seed"], committed["test_accuracy"], committed["train_seconds"], committed["torch"],
+                 None, extra)
+    assert list(built.items()) == [(k, v) for k, v in committed.items() if k in built]
+    for said, stage2 in stages:
+        rc = recipe(name, stage2)
+        assert (rc.optimizer, rc.augmentation) == (said["optimizer"], said["augmentation"])
