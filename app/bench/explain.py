@@ -13,7 +13,7 @@ import numpy as np
 from app.bench.common import interleaved
 from app.config import Settings
 from app.explain import methods as m
-from app.explain.graph import Pass, gradcam
+from app.explain.backprop import Pass, gradcam
 from app.explain.render import upsample
 from app.explain.serve import graph_for, offered_layers
 from app.serving.registry import Registry

@@ -1,6 +1,6 @@
 """The explanation methods and their trust checks, on one input, in a worker thread.
 
-- Grad-CAM: one run, then the exact backward pass of app.explain.graph.
+- Grad-CAM: one run, then the exact backward pass of app.explain.backprop.
 - Occlusion (Zeiler & Fergus): a square patch of the normalised input set to 0 (the mean) and
   slid with a stride; value = p_c(input) - p_c(occluded), one batched run per chunk of copies.
 - RISE (Petsiuk et al., 2018): N random masks (a coarse binary grid, p = 0.5, bilinearly
@@ -24,7 +24,8 @@ import numpy as np
 import onnxruntime as ort
 
 from app.explain import render
-from app.explain.graph import Graph, Pass, gradcam
+from app.explain.backprop import Pass, gradcam
+from app.explain.graph import Graph
 from app.explain.ops import softmax
 
 STEPS = 8  # points of the deletion/insertion curves besides the two ends
