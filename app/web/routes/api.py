@@ -26,7 +26,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 # the form fields (and query parameters), their schema and the JSON body: all from app.serving.options
 _FORM_FIELDS = {"model", "image", *PredictOptions.model_fields}
-_PREDICT_BODY = {
+PREDICT_BODY = {
     "required": True,
     "content": {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -50,8 +50,8 @@ def model_detail(name: str, service: ServiceDep,
     return {**lessons.attach(service.detail(name), i18n.current.get()), "provider": service.provider(name)}
 
 
-async def _parse(request: Request, service: Service, model: str | None,
-                 extra: dict[str, Any] | None = None) -> PredictInput:
+async def parse_predict(request: Request, service: Service, model: str | None,
+                        extra: dict[str, Any] | None = None) -> PredictInput:
     """Multipart, JSON or query parameters -> one validated PredictInput (4xx with a message otherwise).
     With ``extra``, the fields named by its keys (e.g. a unit's layer) are taken out into it."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -157,14 +157,14 @@ _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or J
 
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS, response_model_exclude_none=True,
              summary="Predict", description=_DOC + " The model is `model` in the body or query.",
-             openapi_extra={"requestBody": _PREDICT_BODY})
+             openapi_extra={"requestBody": PREDICT_BODY})
 async def predict(request: Request, service: ServiceDep) -> Response:
     # returned as a response: FastAPI then skips re-validating megabytes of maps (the model is for the docs)
-    return await service.respond(await service.predict(await _parse(request, service, None)))
+    return await service.respond(await service.predict(await parse_predict(request, service, None)))
 
 
 @router.post("/api/models/{name}/predict", response_model=PredictResponse, responses=ERRORS,
              response_model_exclude_none=True,
-             summary="Predict with a named model", description=_DOC, openapi_extra={"requestBody": _PREDICT_BODY})
+             summary="Predict with a named model", description=_DOC, openapi_extra={"requestBody": PREDICT_BODY})
 async def predict_named(name: str, request: Request, service: ServiceDep) -> Response:
-    return await service.respond(await service.predict(await _parse(request, service, name)))
+    return await service.respond(await service.predict(await parse_predict(request, service, name)))

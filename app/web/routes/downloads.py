@@ -8,14 +8,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.web.routes.deps import ServiceDep
-from app.web.schemas import WeightsStatus
+from app.web.schemas import ErrorResponse, WeightsStatus
 from app.weights.pretrained import Pretrained
 
 router = APIRouter(tags=["models"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "downloads are off on this server; the message says how to enable them"},
-    404: {"description": "no such model, or no pinned checkpoint for it"},
-    409: {"description": "another model's weights are being fetched"},
+ERRORS: dict[int | str, dict[str, Any]] = {  # each in the one error shape
+    403: {"model": ErrorResponse,
+          "description": "downloads are off on this server; the message says how to enable them"},
+    404: {"model": ErrorResponse, "description": "no such model, or no pinned checkpoint for it"},
+    409: {"model": ErrorResponse, "description": "another model's weights are being fetched"},
 }
 
 

@@ -16,7 +16,7 @@ from app.errors import AppError, bad_input, error_body
 from app.explain import serve
 from app.i18n import error_message
 from app.serving.service import Service
-from app.web.routes.api import _PREDICT_BODY, ERRORS, _parse
+from app.web.routes.api import ERRORS, PREDICT_BODY, parse_predict
 from app.web.routes.deps import ServiceDep
 from app.web.schemas import PredictJSON
 
@@ -86,8 +86,8 @@ class ExplainResponse(BaseModel):
 _BODY = {
     "required": True,
     "content": {
-        "multipart/form-data": {"schema": {**_PREDICT_BODY["content"]["multipart/form-data"]["schema"], "properties": {
-            **_PREDICT_BODY["content"]["multipart/form-data"]["schema"]["properties"],
+        "multipart/form-data": {"schema": {**PREDICT_BODY["content"]["multipart/form-data"]["schema"], "properties": {
+            **PREDICT_BODY["content"]["multipart/form-data"]["schema"]["properties"],
             **ExplainOptionsIn.model_json_schema()["properties"]}}},
         "application/json": {"schema": ExplainJSON.model_json_schema(ref_template="#/components/schemas/{model}")},
     },
@@ -104,7 +104,7 @@ _DOC = ("Explain one prediction: the input forms /predict accepts (multipart `im
 
 async def _options(request: Request, service: Service, name: str | None) -> tuple[Any, serve.ExplainOptions]:
     found: dict[str, Any] = dict.fromkeys(_OPTIONS)
-    req = await _parse(request, service, name, found)  # /predict's parser, taking these options out too
+    req = await parse_predict(request, service, name, found)  # /predict's parser, taking these options out too
     try:
         o = ExplainOptionsIn.model_validate({k: v for k, v in found.items() if v not in (None, "")})
     except ValidationError as exc:

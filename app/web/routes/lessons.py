@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app import i18n
 from app.lessons.lrn import lrn_lesson
-from app.web.routes.api import _PREDICT_BODY, ERRORS, _parse
+from app.web.routes.api import ERRORS, PREDICT_BODY, parse_predict
 from app.web.routes.deps import ServiceDep
 
 router = APIRouter(tags=["lessons"])
@@ -18,7 +18,7 @@ router = APIRouter(tags=["lessons"])
              "(8-bit maps as in /predict, the same channels side by side) and one position worked through, "
              "b = a / (k + α/n · Σ a²)^β, with onnxruntime's own value beside it. The input is sent as to "
              "/predict. `?lang=zh|en` for the text.",
-             openapi_extra={"requestBody": _PREDICT_BODY})
+             openapi_extra={"requestBody": PREDICT_BODY})
 async def lrn(name: str, request: Request, service: ServiceDep) -> JSONResponse:
-    req = await _parse(request, service, name)
+    req = await parse_predict(request, service, name)
     return JSONResponse(await lrn_lesson(service, req, i18n.current.get()))

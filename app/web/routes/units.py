@@ -12,7 +12,7 @@ from app.errors import bad_input
 from app.units import runner
 from app.units.examples import Examples
 from app.units.rf import rf_box
-from app.web.routes.api import _PREDICT_BODY, ERRORS, _parse
+from app.web.routes.api import ERRORS, PREDICT_BODY, parse_predict
 from app.web.routes.deps import ServiceDep
 
 router = APIRouter(tags=["units"])
@@ -70,7 +70,7 @@ _UNIT_BODY = {"required": True, "content": {  # /predict's fields and the unit's
     ctype: {"schema": {**spec["schema"], "properties": {**spec["schema"]["properties"],
                                                         **UnitFields.model_json_schema()["properties"]},
                        "required": [*spec["schema"].get("required", []), "layer", "channel", "y", "x"]}}
-    for ctype, spec in _PREDICT_BODY["content"].items()}}
+    for ctype, spec in PREDICT_BODY["content"].items()}}
 
 
 @router.get("/api/models/{name}/rf", response_model=RfResponse, responses=ERRORS,
@@ -84,7 +84,7 @@ def receptive_field(name: str, service: ServiceDep, layer: str = Query(...), y: 
              description=_UNIT_DOC, openapi_extra={"requestBody": _UNIT_BODY})
 async def unit(name: str, request: Request, service: ServiceDep) -> JSONResponse:
     extra: dict[str, Any] = {"layer": None, "channel": None, "y": None, "x": None}
-    req = await _parse(request, service, name, extra)
+    req = await parse_predict(request, service, name, extra)
     try:
         f = UnitFields.model_validate({k: v for k, v in extra.items() if v is not None})
     except ValidationError as exc:
