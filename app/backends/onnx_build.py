@@ -205,7 +205,7 @@ def build(net: Net, weights: Weights, weights_source: str = "untrained",
                               producer_name="convscope", ir_version=IR_VERSION)
     model.doc_string = f"{net.title}: {net.description}"
     helper.set_model_props(model, {META_KEY: json.dumps(metadata(net, weights_source, extra_meta))})
-    if data is None:  # with external data the file is checked once written (app.serving.registry.write_model)
+    if data is None:  # with external data the file is checked once written (app.backends.onnx_write.write_model)
         onnx.checker.check_model(model)
     return model
 

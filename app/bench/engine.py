@@ -42,7 +42,7 @@ def peak_gflops(n: int = 2048, reps: int = 7) -> float:
 
 
 def model_file(name: str, models_dir: Path) -> Path:
-    from app.serving.registry import write_builtin
+    from app.catalog.store import write_builtin
 
     path = models_dir / f"{nets.canonical(name)}.onnx"
     if not path.exists():
@@ -118,7 +118,7 @@ def engine(name: str, models_dir: Path, reps: int) -> dict[str, Any]:
     if "torch" in b8:
         row["torch_b8_img_s"] = round(8 / b8["torch"], 1)
     # payload: the /predict answer with maps, encoded in-process
-    from app.serving.registry import BuiltinSource
+    from app.catalog.sources import BuiltinSource
     from app.serving.run import MapOptions, answer
 
     info = BuiltinSource(name, Settings.from_env(models_dir=models_dir)).info

@@ -141,7 +141,7 @@ def run_ray(quick: bool) -> list[dict[str, Any]]:
     body = {"model": "vgg16-3", "image": base64.b64encode(photo).decode(), "activations": "none"}
     seconds = 8.0 if quick else 20.0
     try:
-        from app.serving.registry import write_builtin
+        from app.catalog.store import write_builtin
 
         write_builtin("vgg16-3", d)
         for label, args in (("uvicorn", []), ("ray 1 replica", ["--ray", "--replicas", "1"]),

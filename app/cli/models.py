@@ -22,7 +22,8 @@ def models_dir(args: argparse.Namespace) -> Path:
 def cmd_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.serving.registry import card_path, file_bytes, write_builtin
+    from app.backends.onnx_write import card_path, file_bytes
+    from app.catalog.store import write_builtin
 
     d = models_dir(args)
     names = [nets.canonical(n) for n in (args.names or nets.BUILTIN_NAMES)]
@@ -47,11 +48,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from app.analysis import totals
+    from app.catalog import sources
     from app.config import Settings
-    from app.serving.registry import Registry
 
-    reg = Registry(Settings.from_env(models_dir=args.models_dir, eager=()))
-    info = reg.info(args.name)
+    found = sources.scan(Settings.from_env(models_dir=args.models_dir, eager=()))
+    src = sources.lookup(found, args.name)
+    if src is None:
+        raise sources.unknown(args.name, found)
+    info = src.info
 
     def s(v: object) -> str:
         return "?" if v is None else (f"{v:,}" if isinstance(v, int) else str(v))

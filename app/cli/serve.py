@@ -50,7 +50,7 @@ def _fetch_pretrained(name: str, settings: Any) -> int:
     """`serve --pretrained`: fetch, verify and import one model's published weights unless it has them."""
     from tqdm import tqdm
 
-    from app.serving.registry import card_path
+    from app.backends.onnx_write import card_path
     from app.weights.importer import ImportError_, download
 
     try:

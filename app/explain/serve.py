@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from app.catalog.info import ModelInfo
 from app.catalog.labels import label
 from app.errors import AppError, bad_input
 from app.explain import methods as m
 from app.explain import render
 from app.explain.graph import Graph, Unreadable
-from app.serving.registry import ModelInfo
 from app.serving.service import PredictInput, Service
 
 METHODS = ("gradcam", "occlusion", "rise")
@@ -189,8 +189,7 @@ def _compute(job: m.Job, info: ModelInfo, o: ExplainOptions, layer: str | None, 
 
 async def options(service: Service, name: str) -> dict[str, Any]:
     info = service.registry.info(name)
-    if info.status == "error":
-        raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
+    service.registry.ensure_available(info.name)
     await service.blocking(service.registry.session, info.name)  # builds a built-in on first use
     return await service.blocking(describe, service, info.name)
 
@@ -200,8 +199,7 @@ async def explain(service: Service, req: PredictInput, o: ExplainOptions,
     """One explanation with its checks; ``watch`` receives the job (its ``done``/``total``) once planned."""
     t0 = time.perf_counter()
     info = service.registry.info(req.model)
-    if info.status == "error":
-        raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
+    service.registry.ensure_available(info.name)
     if o.method not in METHODS:
         raise bad_input(f"method must be one of {', '.join(METHODS)}")
     if req.image is None and req.pixels is None:

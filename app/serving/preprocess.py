@@ -13,9 +13,9 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from app.catalog.info import MNIST_MEAN, MNIST_STD
 from app.errors import AppError, bad_input
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the training set's pixel statistics (LeNet is trained on these)
 ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP", "BMP"}
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]*)(?:;[\w=.-]+)*?(?P<b64>;base64)?,", re.I)
 

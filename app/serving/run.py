@@ -18,10 +18,10 @@ import numpy as np
 import onnxruntime as ort
 
 from app.analysis import LayerInfo
+from app.catalog.info import ModelInfo
 from app.catalog.labels import label
 from app.errors import bad_input
 from app.serving.options import MapOptions
-from app.serving.registry import ModelInfo
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="summarise")
 

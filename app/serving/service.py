@@ -16,12 +16,13 @@ import numpy as np
 import onnxruntime as ort
 from starlette.responses import Response
 
+from app.catalog.info import ModelInfo
 from app.config import Settings
 from app.errors import AppError, bad_input
 from app.metrics import Metrics
 from app.serving import preprocess as pre
 from app.serving import providers
-from app.serving.registry import ModelInfo, Registry
+from app.serving.registry import Registry
 from app.serving.run import MapOptions, Timer, answer, check_layers, run
 
 T = TypeVar("T")
@@ -67,7 +68,7 @@ class Service:
         replaced (at most once a second)."""
         if refresh:
             self.registry.refresh(min_interval_s=1.0)
-        return [src.info.summary() for src in self.registry.sources.values()]
+        return self.registry.summaries()
 
     def info(self, name: str, refresh: bool = False) -> ModelInfo:
         """One model's description (a 404 AppError for an unknown name; case and aliases resolved)."""
@@ -77,7 +78,7 @@ class Service:
 
     def detail(self, name: str) -> dict[str, Any]:
         """One model's summary with its layer table, totals and card (the JSON of GET /api/models/{name})."""
-        return self.registry.info(name).detail()
+        return self.registry.detail(name)
 
     def names(self) -> list[str]:
         return sorted(self.registry.sources)
@@ -168,8 +169,8 @@ class Service:
         """Preprocess, run and summarise one input; every step inside an admission slot and on a
         worker thread, so the event loop (and /healthz) never waits for a request's work."""
         info = self.registry.info(req.model)
-        if info.status == "error" and not self.registry.changed(info.name):  # a restored file is looked at again
-            raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
+        if self.registry.status(info.name)[0] == "error" and not self.registry.changed(info.name):
+            self.registry.ensure_available(info.name)  # 503; a restored file is looked at again instead
         if req.image is None and req.pixels is None:
             raise bad_input("send an image (multipart field 'image', or JSON 'image' as a data URL or base64)"
                             + (" or JSON 'pixels' (28x28 numbers in [0,1])" if info.input_kind == "digit" else ""))

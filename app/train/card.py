@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from app.catalog.info import MNIST_MEAN, MNIST_STD
 from app.data import WHEEL
-from app.serving.preprocess import MNIST_MEAN, MNIST_STD
 from app.train.recipe import Recipe
 
 PAD = 2  # MNIST's 28x28 digits are padded to LeNet-5's 32x32 input
@@ -67,7 +67,7 @@ def with_runs(card: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any
 
 def write_trained(proto: Any, card: dict[str, Any], out_dir: Path) -> Path:
     """Save the ONNX file and its card (with the file's sha256) as <name>.onnx / <name>.card.json."""
-    from app.serving.registry import card_path, save_model
+    from app.backends.onnx_write import card_path, save_model
 
     path = save_model(proto, out_dir / f"{card['name']}.onnx")
     card["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()

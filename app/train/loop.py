@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from app import nets
-from app.serving.preprocess import MNIST_MEAN, MNIST_STD
+from app.catalog.info import MNIST_MEAN, MNIST_STD
 from app.train.augment import augment, flag_ones
 from app.train.card import PAD, with_runs, write_trained
 from app.train.card import card as make_card

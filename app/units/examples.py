@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from app.catalog.info import ModelInfo
 from app.errors import AppError, bad_input
-from app.serving.registry import ModelInfo
 from app.serving.service import Service
 from app.units import rf as rfmod
 from app.units.images import TOP, crop, png
@@ -60,8 +60,7 @@ class Examples:
         info = service.registry.info(name)
         if info.input_kind != "digit":
             raise bad_input(f"dataset examples are computed over MNIST for digit models; {info.name} takes photos")
-        if info.status == "error":
-            raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
+        service.registry.ensure_available(info.name)
         return info, service.registry.get(info.name).onnx_path()
 
     def status(self, service: Service, name: str) -> dict[str, Any]:

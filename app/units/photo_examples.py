@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from app.catalog.info import ModelInfo
 from app.config import STATIC_DIR
 from app.errors import AppError, bad_input
-from app.serving.registry import ModelInfo
 from app.serving.service import Service, ort_errors
 from app.units import rf as rfmod
 from app.units.images import TOP, png

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.analysis import LayerInfo
+from app.catalog.info import ModelInfo
 from app.errors import bad_input
-from app.serving.registry import ModelInfo
 
 
 def find_layer(info: ModelInfo, layer: str) -> tuple[int, LayerInfo]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import AppError, bad_input
-from app.serving.registry import ModelInfo
+from app.catalog.info import ModelInfo
+from app.errors import bad_input
 from app.serving.service import PredictInput, Service
 from app.units import rf as rfmod
 from app.units.graph import Located, graph
@@ -18,8 +18,7 @@ from app.units.unit import conv_unit, pool_unit
 
 def _available(service: Service, name: str) -> ModelInfo:
     info = service.registry.info(name)
-    if info.status == "error":
-        raise AppError(503, "model_unavailable", f"model {info.name!r} is unavailable: {info.error}")
+    service.registry.ensure_available(info.name)
     return info
 
 

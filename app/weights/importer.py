@@ -281,7 +281,7 @@ def import_checkpoint(name: str, checkpoint: Path, models_dir: Path, source_url:
                       digest: str | None = None) -> dict[str, Any]:
     """Import, verify, then move into place: nothing half-written is ever left in ``models_dir``.
     ``digest``: the file's sha256 when the caller has just checked it (a download), else computed here."""
-    from app.serving.registry import card_path, write_model
+    from app.backends.onnx_write import card_path, write_model
 
     name = nets.canonical(name)
     net = nets.get(name)

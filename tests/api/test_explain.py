@@ -254,8 +254,8 @@ def test_the_sanity_head_is_not_the_untrained_files_own(tmp_path: Path) -> None:
     """Untrained built-ins are He-uniform from (0, crc32 of the name): the re-drawn head must come from
     another stream, or the sanity check compares a map with itself (it did: correlation 1.0)."""
     from app import nets
+    from app.backends.onnx_write import write_model
     from app.explain.graph import Graph
-    from app.serving.registry import write_model
     from app.weights.init import HeWeights
 
     net = nets.get("lenet5")

@@ -191,7 +191,7 @@ def test_alexnet_unit_matches_onnxruntime(api, models: Path, layer: str, channel
 
 
 def _photo_tensor(path: Path) -> np.ndarray:
-    from app.serving.registry import IMAGENET_MEAN, IMAGENET_STD
+    from app.catalog.info import IMAGENET_MEAN, IMAGENET_STD
 
     size = 227 if path.stem == "alexnet" else 224
     img = pre.open_image(SAMPLE.read_bytes(), 1 << 24)
@@ -333,8 +333,8 @@ def test_photo_examples_need_trained_weights_and_match_onnxruntime(tmp_path: Pat
     from fastapi.testclient import TestClient
 
     from app import nets
+    from app.backends.onnx_write import write_model
     from app.config import Settings
-    from app.serving.registry import write_model
     from app.serving.service import Service
     from app.units.photo_examples import samples
     from app.web.app import create_app

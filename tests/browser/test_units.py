@@ -203,7 +203,7 @@ def test_photo_model_with_imported_weights_shows_what_excites_a_channel(tmp_path
     """ResNet-18 with imported weights: clicking a conv1 cell lists the nine strongest places of that channel
     in the sample photos, as the API gives them (seeded models show none: their crops would be noise)."""
     from app import nets
-    from app.serving.registry import write_model
+    from app.backends.onnx_write import write_model
     from app.weights.init import HeWeights
     from tests.helpers.pages import run_sample
     from tests.helpers.server import copy_lenet, serve

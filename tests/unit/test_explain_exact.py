@@ -12,9 +12,9 @@ import onnxruntime as ort
 import pytest
 
 from app import nets
+from app.backends.onnx_write import write_model
 from app.explain.backprop import Pass, gradcam
 from app.explain.graph import Graph
-from app.serving.registry import write_model
 from tests.helpers.gradcam_ref import autograd_gradcam, busy_weights, onnx_weights
 
 torch = pytest.importorskip("torch")

@@ -11,15 +11,17 @@ from pathlib import Path
 import onnx
 
 from app import nets
+from app.backends.onnx_write import card_path, write_model
+from app.catalog.store import built_weights, write_builtin
 from app.config import Settings
-from app.serving.registry import Registry, built_weights, card_path, write_builtin, write_model
+from app.serving.registry import Registry
 from app.weights.init import HeWeights
 from tests.helpers.foreign import tiny_resnet
 
 
 def _labels(models_dir: Path) -> dict[str, str]:
     reg = Registry(Settings.from_env(models_dir=models_dir))
-    return {name: src.info.summary()["weights"] for name, src in reg.sources.items()}
+    return {name: src.info.weights for name, src in reg.sources.items()}
 
 
 def test_every_builtin_is_untrained_before_it_is_built(tmp_path: Path) -> None:
