@@ -96,7 +96,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.weights.importer import DEFAULT_URL_BASE, ImportError_, download
+    from app.config import DEFAULT_URL_BASE
+    from app.weights.importer import ImportError_, download
 
     bar = tqdm(unit="B", unit_scale=True, desc=f"download {args.name}")
 

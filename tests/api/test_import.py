@@ -13,7 +13,7 @@ import pytest
 
 from app import nets
 from app.cli import main
-from app.weights import importer
+from app.weights import checkpoints
 from app.weights.init import weight_shapes
 from tests.helpers.checkpoints import write_safetensors, write_torch_zip
 
@@ -57,7 +57,7 @@ def test_import_matches_the_torchvision_layout_module(tmp_path, models_dir, name
         save_safetensors(ref.state_dict(), ckpt)
     assert main(["import", name, str(ckpt), "--models-dir", str(models_dir)]) == 0
     card = json.loads((models_dir / f"{name}.card.json").read_text())
-    assert card["weights"] == "imported" and card["checkpoint_sha256"] == importer.sha256(ckpt)
+    assert card["weights"] == "imported" and card["checkpoint_sha256"] == checkpoints.sha256(ckpt)
     x = np.random.default_rng(3).standard_normal((2, 3, 224, 224), dtype=np.float32)
     with torch.inference_mode():
         want = ref(torch.from_numpy(x)).numpy()
@@ -155,9 +155,9 @@ def _write_wrong(case: str, tmp_path: Path, writer: str) -> tuple[str, Path]:
     ("case", "expect"),
     [
         ("wrong-architecture", "not a vgg11"),
-        ("missing-key", "missing key 'layer4.1.bn2.running_var'"),
+        ("missing-key", "ckpt.pth: resnet18: missing weight 'layer4.1.bn2.running_var'"),
         ("wrong-shape", "has shape [10, 512]"),
-        ("extra-key", "unexpected key 'extra.weight'"),
+        ("extra-key", "unexpected weight 'extra.weight'"),
         ("truncated", "could not be read"),
         ("not-a-state-dict", "not a state dict"),
         ("malicious-pickle", "could not be read"),
@@ -218,13 +218,13 @@ def test_pth_reader_without_torch_agrees_with_torch_load(tmp_path, r18_state) ->
 
     path = tmp_path / "r18.pth"
     torch.save(r18_state, path)
-    mine = importer.read_torch_zip(path)
+    mine = checkpoints.read_torch_zip(path)
     assert set(mine) == set(r18_state)
     for k, v in r18_state.items():
         assert np.array_equal(mine[k], v.numpy()), k
     half = {"w": torch.randn(3, 4).half(), "s": torch.arange(10.0)[2:8:2]}  # half and a strided view
     torch.save(half, path)
-    got = importer.read_torch_zip(path)
+    got = checkpoints.read_torch_zip(path)
     assert np.array_equal(got["w"], half["w"].numpy()) and np.array_equal(got["s"], [2.0, 4.0, 6.0])
 
     class Evil:
@@ -235,5 +235,5 @@ def test_pth_reader_without_torch_agrees_with_torch_load(tmp_path, r18_state) ->
 
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("x/data.pkl", pickle.dumps({"a": Evil()}))
-    with pytest.raises(importer.ImportError_, match="not allowed"):
-        importer.read_torch_zip(path)
+    with pytest.raises(checkpoints.ImportError_, match="not allowed"):
+        checkpoints.read_torch_zip(path)

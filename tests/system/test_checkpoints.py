@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.weights import importer
+from app.weights import checkpoints
 from tests.helpers.checkpoints import Tensor, write_safetensors, write_torch_zip
 
 NO_TORCH = "import sys; sys.modules['torch'] = None\nfrom app.cli import main\nsys.exit(main(sys.argv[1:]))"
@@ -46,7 +46,7 @@ def test_out_of_bounds_views_are_refused_not_read(tmp_path, models_dir, view: Te
 def test_in_bounds_views_read_right(tmp_path, no_torch) -> None:
     store = np.arange(20, dtype=np.float32)
     path = write_torch_zip(tmp_path / "ok.pth", {"a": Tensor(store, 3, (2, 3), (6, 2)), "e": Tensor(store, 0, (0, 5))})
-    got = importer.read_torch(path)
+    got = checkpoints.read_torch(path)
     assert got["a"].tolist() == [[3, 5, 7], [9, 11, 13]] and got["e"].shape == (0, 5)
 
 
@@ -60,8 +60,8 @@ def test_compressed_storage_is_refused(tmp_path, no_torch) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for n, b in items.items():
             z.writestr(n, b)
-    with pytest.raises(importer.ImportError_, match="compressed or larger than the file"):
-        importer.read_torch(path)
+    with pytest.raises(checkpoints.ImportError_, match="compressed or larger than the file"):
+        checkpoints.read_torch(path)
 
 
 F32 = np.zeros(4, np.float32).tobytes()
@@ -84,6 +84,6 @@ F32 = np.zeros(4, np.float32).tobytes()
 ])
 def test_malformed_safetensors_headers_are_one_line_errors(tmp_path, header, data: bytes, expect: str) -> None:
     path = write_safetensors(tmp_path / "x.safetensors", header, data)
-    with pytest.raises(importer.ImportError_) as e:
-        importer.read_safetensors(path)
+    with pytest.raises(checkpoints.ImportError_) as e:
+        checkpoints.read_safetensors(path)
     assert expect in str(e.value) and "\n" not in str(e.value), str(e.value)
