@@ -78,13 +78,21 @@ pad.addEventListener("pointerdown", (e) => {
   drawSegment(current);
   e.preventDefault();
 });
-pad.addEventListener("pointermove", (e) => {
+// Movements as they come (pointerrawupdate: not held for the next animation frame like pointermove, so the
+// request leaves up to a frame earlier), and pointermove for what rawupdate did not deliver (synthetic events,
+// browsers without it). A pointermove no newer than the last raw update carries nothing new.
+let lastRaw = -Infinity;
+function move(e) {
   if (!current) return;
+  if (e.type === "pointerrawupdate") lastRaw = e.timeStamp;
+  else if (e.timeStamp <= lastRaw) return;
   current.points.push(point(e));
   drawSegment(current);
   performance.measure("pad-stroke", { start: e.timeStamp, end: performance.now() });
   live.request(e.timeStamp);
-});
+}
+if ("onpointerrawupdate" in window) pad.addEventListener("pointerrawupdate", move);
+pad.addEventListener("pointermove", move);
 const end = (e) => {
   if (!current) return;
   current = null;
