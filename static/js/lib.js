@@ -63,11 +63,12 @@ export const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 
 export const sig3 = (v) => (v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
 // ---- fetching JSON: every answer is read here, so that an error says the same everywhere. A non-2xx
-// answer throws an Error with the server's message ({error: {message, code}}) and its status and code.
-export async function readJSON(res) {
+// answer throws an Error with the server's message ({error: {message, code}}; `fallback`, else "HTTP 500",
+// when it gives none) and its status and code.
+export async function readJSON(res, fallback = `HTTP ${res.status}`) {
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
-    const err = new Error(data.error ? data.error.message : `HTTP ${res.status}`);
+    const err = new Error((data.error && data.error.message) || fallback);
     err.status = res.status;
     err.code = data.error && data.error.code;
     throw err;

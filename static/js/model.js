@@ -1,6 +1,6 @@
 // The layer explorer: network diagram, image upload / samples -> top-5 and lazily painted maps per layer.
 import { t } from "./i18n.js";
-import { el, postJSON } from "./lib.js";
+import { el, postJSON, svg } from "./lib.js";
 import { layerSection, largestSide, paintOpts } from "./layers.js";
 import { paintMaps } from "./maps.js";
 import "./predict.js";
@@ -20,8 +20,6 @@ const units = createUnits({ modelName: model.name, model }); // click or keyboar
 function diagram() {
   const host = document.getElementById("diagram");
   const layers = model.layers;
-  const NS = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(NS, "svg");
   let x = 10;
   const H = 150, mid = 80;
   const items = [];
@@ -35,43 +33,24 @@ function diagram() {
     items.push({ i, l, x, w, h });
     x += w + (l.kind === "block" ? 6 : 10) * k;
   }
-  svg.setAttribute("viewBox", `0 0 ${x + 10} ${H + 56}`);
-  svg.setAttribute("width", Math.max(x + 10, 300));
-  svg.setAttribute("height", H + 56);
+  const root = svg("svg", { viewBox: `0 0 ${x + 10} ${H + 56}`, width: Math.max(x + 10, 300), height: H + 56 });
   for (const it of items) {
-    const r = document.createElementNS(NS, "rect");
-    r.setAttribute("x", it.x);
-    r.setAttribute("y", mid - it.h / 2);
-    r.setAttribute("width", it.w);
-    r.setAttribute("height", it.h);
-    r.setAttribute("class", `blk kind-${it.l.kind}`);
-    r.setAttribute("tabindex", "0");
-    const title = document.createElementNS(NS, "title");
-    title.textContent = `${it.l.name}: ${(it.l.output_shape || ["?"]).join("×")}`;
-    r.append(title);
     const go = () => document.getElementById(`layer-${it.i}`).scrollIntoView({ behavior: "smooth", block: "center" });
-    r.addEventListener("click", go);
-    r.addEventListener("keydown", (e) => { if (e.key === "Enter") go(); });
-    svg.append(r);
+    root.append(svg("rect", { x: it.x, y: mid - it.h / 2, width: it.w, height: it.h, class: `blk kind-${it.l.kind}`, tabindex: 0,
+      onclick: go, onkeydown: (e) => { if (e.key === "Enter") go(); } },
+    svg("title", {}, `${it.l.name}: ${(it.l.output_shape || ["?"]).join("×")}`)));
     if (it.l.kind === "block" && it.i > 0) { // residual connection: an arc from the previous output
       const prev = items[it.i - 1];
-      const p = document.createElementNS(NS, "path");
       const x0 = prev.x + prev.w / 2, x1 = it.x + it.w / 2, y = mid - Math.max(prev.h, it.h) / 2 - 4;
-      p.setAttribute("d", `M${x0},${mid - prev.h / 2} C${x0},${y - 14} ${x1},${y - 14} ${x1},${mid - it.h / 2}`);
-      p.setAttribute("class", "skip");
-      svg.append(p);
+      root.append(svg("path", { class: "skip",
+        d: `M${x0},${mid - prev.h / 2} C${x0},${y - 14} ${x1},${y - 14} ${x1},${mid - it.h / 2}` }));
     }
-    if (items.length <= 30 || it.l.kind !== "block") {
-      const t = document.createElementNS(NS, "text");
-      t.setAttribute("x", it.x + it.w / 2);
-      t.setAttribute("y", H + 4);
-      t.setAttribute("class", "lbl");
-      t.setAttribute("transform", `rotate(40 ${it.x + it.w / 2} ${H + 4})`);
-      t.textContent = items.length > 30 && it.l.kind === "block" ? "" : it.l.name;
-      svg.append(t);
+    if (items.length <= 30 || it.l.kind !== "block") { // a deep network's blocks go unlabelled (their tooltips name them)
+      const cx = it.x + it.w / 2;
+      root.append(svg("text", { x: cx, y: H + 4, class: "lbl", transform: `rotate(40 ${cx} ${H + 4})` }, it.l.name));
     }
   }
-  host.replaceChildren(svg);
+  host.replaceChildren(root);
 }
 
 // ---- running an image

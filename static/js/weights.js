@@ -2,16 +2,13 @@
 // explorer's untrained banner): starts the server-side fetch, shows its progress, and reloads the page
 // onto the trained model when the import is done. Server strings are shown as text only.
 import { t } from "./i18n.js";
-import { el, fill } from "./lib.js";
+import { el, fill, getJSON, readJSON } from "./lib.js";
 
 const api = (name) => `/api/models/${encodeURIComponent(name)}/weights`;
 const mb = (n) => `${(n / 1048576).toFixed(1)} MB`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function getStatus(name) {
-  const r = await fetch(api(name), { headers: { accept: "application/json" } });
-  return r.ok ? r.json() : null;
-}
+const getStatus = (name) => getJSON(api(name)).catch(() => null); // null: no answer or an error
 
 function say(msg, text, error = false) {
   msg.textContent = text;
@@ -22,7 +19,7 @@ async function follow(spot, btn, msg, name) {
   const bar = el("progress", { max: 1, value: 0, "aria-label": t("download progress") });
   spot.append(bar);
   for (;;) {
-    const st = await getStatus(name).catch(() => null);
+    const st = await getStatus(name);
     const job = st && st.job;
     if (!job) {
       say(msg, t("lost track of the download; reload the page"), true);
@@ -53,17 +50,10 @@ async function follow(spot, btn, msg, name) {
 async function start(spot, btn, msg, name) {
   btn.disabled = true;
   say(msg, t("starting the download…"));
-  let r;
   try {
-    r = await fetch(api(name), { method: "POST", headers: { accept: "application/json" } });
-  } catch {
-    say(msg, t("the server did not answer"), true);
-    btn.disabled = false;
-    return;
-  }
-  const body = await r.json().catch(() => null);
-  if (!r.ok) {
-    say(msg, (body && body.error && body.error.message) || t("the download could not start"), true);
+    await readJSON(await fetch(api(name), { method: "POST" }), t("the download could not start"));
+  } catch (err) { // an answer with an error status, or none at all
+    say(msg, err.status ? err.message : t("the server did not answer"), true);
     btn.disabled = false;
     return;
   }
@@ -72,7 +62,7 @@ async function start(spot, btn, msg, name) {
 
 async function offer(spot) {
   const name = spot.dataset.model;
-  const st = await getStatus(name).catch(() => null);
+  const st = await getStatus(name);
   if (!st || !st.offer) return;
   const btn = el("button", { type: "button", class: "get-weights-button" },
     t("get trained weights ({size})", { size: mb(st.offer.size) }));
