@@ -4,7 +4,8 @@ import { t } from "./i18n.js";
 import { el } from "./lib.js";
 import { kernelsView } from "./kernels.js";
 import { Live } from "./live.js";
-import { decode, mapSide, paintMaps, statsText } from "./maps.js";
+import { layerSection, largestSide, paintOpts } from "./layers.js";
+import { decode, paintMaps, statsText } from "./maps.js";
 import { createUnits } from "./unit.js";
 
 const pad = document.getElementById("pad");
@@ -154,7 +155,6 @@ const live = new Live(
 );
 
 // sizes proportional to the real maps (the largest map of the answer sets the scale); optional one scale per layer
-const DIGITS = [..."0123456789"];
 const sharedBox = document.getElementById("shared-scale");
 let lastRes = null;
 sharedBox.addEventListener("change", () => { if (lastRes) { view = null; show(lastRes); } });
@@ -209,17 +209,11 @@ function build(res, key) {
   onScreen.clear();
   view = { key, layers: new Map() };
   const frag = document.createDocumentFragment();
-  const largest = Math.max(1, ...res.layers.map((l) => (l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 0)));
+  const largest = largestSide(res.layers.map((l) => l.shape));
   for (const l of res.layers) {
-    const stats = el("p", { class: "stats" }, statsText(l));
-    const sec = el("section", { class: "layer", dataset: { layer: l.name } },
-      el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))), stats);
-    const grid = document.createElement("div");
-    grid.className = "grid";
-    const real = l.shape.length === 3 ? Math.max(l.shape[1], l.shape[2]) : 1;
-    const painter = paintMaps(grid, l.maps, { label: t("map"), side: mapSide(real, largest), range: sharedBox.checked ? [l.min, l.max] : null,
-      labels: l.shape.length === 1 && l.shape[0] === 10 ? DIGITS : null, decorate: units.decorate(l.name, l.maps) });
-    sec.append(grid);
+    const { sec, stats, grid } = layerSection(l);
+    const painter = paintMaps(grid, l.maps, { label: t("map"), ...paintOpts(l, { largest, shared: sharedBox.checked, digits: true }),
+      decorate: units.decorate(l.name, l.maps) });
     frag.append(sec);
     view.layers.set(l.name, { sec, stats, painter, data: null });
     watcher?.observe(sec);
@@ -268,4 +262,4 @@ function show(res) {
 }
 
 redraw();
-fetch(`/api/models/${encodeURIComponent(model)}`).then((r) => r.json()).then((m) => kernelsView(document.getElementById("kernels"), m));
+units.model.then((m) => kernelsView(document.getElementById("kernels"), m)); // the detail the unit panel fetched

@@ -5,12 +5,12 @@ import { mapSide, statsText } from "./maps.js";
 
 const DIGITS = [..."0123456789"];
 
-// <section class="layer" data-layer=NAME>: h3 (name, shape), p.stats, div.grid (returned as .grid too)
+// <section class="layer" data-layer=NAME>: h3 (name, shape), p.stats, div.grid; returned with its stats and grid
 export function layerSection(l, id = null) {
-  const grid = el("div", { class: "grid" });
+  const stats = el("p", { class: "stats" }, statsText(l)), grid = el("div", { class: "grid" });
   const sec = el("section", { class: "layer", id, dataset: { layer: l.name } },
-    el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))), el("p", { class: "stats" }, statsText(l)), grid);
-  return { sec, grid };
+    el("h3", {}, l.name, " ", el("small", {}, l.shape.join("×"))), stats, grid);
+  return { sec, stats, grid };
 }
 
 // The largest side (height or width) among C×H×W shapes, at least 1: it sets the scale of every map.
