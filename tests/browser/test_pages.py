@@ -111,3 +111,15 @@ def test_numbers_grouped_alike_by_the_pages_and_the_server(server: str, page) ->
     footer = page.eval_on_selector_all("#vgg-table tfoot td", "tds => tds.map(t => t.textContent)")
     assert params and all("," in p and p in footer for p in params)
     assert page.console_errors == []
+
+
+def test_model_detail_fetched_once_on_the_pad_and_never_on_the_explorer(server: str, page) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: r.url.split("?")[0].endswith("/api/models/lenet5") and asked.append(r.url))
+    page.goto(server + "/models/lenet5")  # the page embeds the detail (#model-data): the unit panel uses it
+    page.wait_for_selector("#kernels select")
+    assert asked == []
+    page.goto(server + "/draw")  # the unit panel and the kernels view share one request
+    page.wait_for_selector("#kernels select")
+    assert len(asked) == 1
+    assert page.console_errors == []
