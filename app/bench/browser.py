@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.config import ROOT
+from app.config import BUNDLED_MODELS_DIR
 
 CHROMIUM = os.environ.get("CONVSCOPE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -167,7 +167,7 @@ def run(models: tuple[str, ...] = ("lenet5", "lenet5-1998"), seconds: float = 3.
     from app.bench.common import spawn as _spawn
 
     work = Path(tempfile.mkdtemp(prefix="convscope-browser-"))
-    for f in ROOT.joinpath("models").glob("lenet5*"):
+    for f in BUNDLED_MODELS_DIR.glob("lenet5*"):  # the checkout's models/, or the wheel's bundled LeNet-5
         if f.suffix in (".onnx", ".json"):
             shutil.copy(f, work / f.name)
     proc, url, _ = _spawn(["app.cli", "serve", "--models-dir", str(work), "--log-level", "error"],
