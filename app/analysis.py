@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
@@ -66,12 +67,7 @@ class LayerInfo:
 
     @property
     def activation_size(self) -> int | None:
-        if self.output_shape is None:
-            return None
-        n = 1
-        for d in self.output_shape:
-            n *= d
-        return n
+        return None if self.output_shape is None else math.prod(self.output_shape)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -89,11 +85,6 @@ ONNX_OP = {Conv: "Conv", BN: "BatchNormalization", ReLU: "Relu", LRN: "LRN", Max
 PART_KIND = {Conv: "conv", BN: "bn", ReLU: "relu", LRN: "lrn", MaxPool: "pool", GlobalAvgPool: "gap",
              Flatten: "flatten", Linear: "fc", ScaledTanh: "tanh", Subsample: "subsample",
              PartialConv: "partialconv", RBF: "rbf"}
-
-
-def op_params(op: Op, shape: Shape) -> int:
-    """Trained parameters of one op (the count comes from its weight tensors, app.nets.trace)."""
-    return param_count(op, shape)
 
 
 def op_macs(op: Op, shape: Shape, out: Shape) -> int:

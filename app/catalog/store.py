@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,7 @@ def check_input_size(shape: list[int | None], limit: int) -> None:
     channels are neither 1 (gray) nor 3 (RGB), the images convscope can feed."""
     if shape and shape[0] not in (None, 1, 3):
         raise ValueError(f"the model takes {shape[0]} input channels; convscope feeds images of 1 (gray) or 3 (RGB)")
-    n = 1
-    for d in shape:
-        n *= d or 1
+    n = math.prod(d or 1 for d in shape)
     if n > limit:
         raise ValueError(f"the model declares an input of {shape} = {n:,} values; the limit is {limit:,} "
                          "(CONVSCOPE_MAX_INPUT_ELEMENTS)")

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.analysis import RF, Shape, conv_out, op_forward, op_macs, op_params
+from app.analysis import RF, Shape, conv_out, op_forward, op_macs
 from app.i18n import N_
 from app.nets.spec import BN, RBF, Conv, Flatten, Linear, Op, PartialConv, Stage, Subsample, window
-from app.nets.trace import trace_stage
+from app.nets.trace import param_count, trace_stage
 
 Gettext = Callable[[str], str]
 BYTES_PER_VALUE = 4  # float32
@@ -77,8 +77,8 @@ class Walk:
             self.params.append(f"2·{shape[0]}")
         elif isinstance(op, PartialConv):
             self.params.append(f"{op.connections}·{op.k}·{op.k} + {op.out}")
-        elif op_params(op, self.shape):
-            self.params.append(str(op_params(op, self.shape)))  # a kind without a lesson yet: its number
+        elif param_count(op, self.shape):
+            self.params.append(str(param_count(op, self.shape)))  # a kind without a lesson yet: its number
         out, macs, rf = op_forward(op, self.shape, self.rf)
         if isinstance(op, Conv):
             cin = str(shape[0]) if op.groups == 1 else f"({shape[0]}/{op.groups})"
@@ -122,7 +122,7 @@ def formulas(stage: Stage, shape: Shape, rf: RF | None, _: Gettext) -> tuple[lis
     macs = main.macs + (short.macs if short else []) + post.macs
     out, out_rf = post.shape, post.rf
     steps = trace_stage(stage, shape).steps
-    total_params = sum(op_params(s.op, s.input_shape) for s in steps)
+    total_params = sum(param_count(s.op, s.input_shape) for s in steps)
     total_macs = sum(op_macs(s.op, s.input_shape, s.output_shape) for s in steps)
     f: list[str] = []
     if params:
@@ -168,7 +168,7 @@ def by_kind(stage: Stage, shape: Shape) -> tuple[dict[str, int], dict[str, int]]
     params = {"conv": 0, "fc": 0, "other": 0}
     macs = {"conv": 0, "fc": 0, "other": 0}
     for step in trace_stage(stage, shape).steps:
-        params[op_kind(step.op)] += op_params(step.op, step.input_shape)
+        params[op_kind(step.op)] += param_count(step.op, step.input_shape)
         macs[op_kind(step.op)] += op_macs(step.op, step.input_shape, step.output_shape)
     return params, macs
 

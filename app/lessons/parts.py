@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.analysis import RF, Shape, op_forward, op_params
+from app.analysis import RF, Shape, op_forward
 from app.lessons.layers import LABELS, Gettext, Walk, num, shape_str
 from app.lessons.texts import bn_text, one_by_one, relu_text
 from app.nets.spec import BN, Conv, Op, ReLU, Stage
+from app.nets.trace import param_count
 
 
 def _formulas(op: Op, shape: Shape, rf: RF | None, _: Gettext) -> tuple[list[str], Shape, RF | None]:
@@ -16,7 +17,7 @@ def _formulas(op: Op, shape: Shape, rf: RF | None, _: Gettext) -> tuple[list[str
     out, macs, out_rf = op_forward(op, shape, rf)
     f: list[str] = []
     if w.params:
-        f.append(f"{_(LABELS['params'])} = {' + '.join(w.params)} = {num(op_params(op, shape))}")
+        f.append(f"{_(LABELS['params'])} = {' + '.join(w.params)} = {num(param_count(op, shape))}")
     if isinstance(op, Conv) and len(out) == 3:
         f.append(f"{_(LABELS['side'])} = floor(({shape[1]} + 2·{op.p} − {op.k})/{op.s}) + 1 = {out[1]}")
     f.append(f"{_(LABELS['output'])} = {shape_str(out)}")

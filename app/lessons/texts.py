@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from app.analysis import Shape
@@ -83,9 +84,7 @@ def _pool(stage: Stage, shape: Shape, out: Shape, _: Gettext) -> tuple[str, list
 
 def _fc(stage: Stage, shape: Shape, out: Shape, _: Gettext) -> tuple[str, list[str]]:
     lin = next(o for o in stage.ops if isinstance(o, Linear))
-    n_in = 1
-    for d in shape:
-        n_in *= d
+    n_in = math.prod(shape)
     title = _("Fully connected, {cin} → {out}").format(cin=num(n_in), out=num(lin.out))
     text = []
     if has(stage, Flatten) and len(shape) == 3:
@@ -242,9 +241,7 @@ def explain_stage(stage: Stage, shape: Shape, formulas: list[str], facts: dict[s
     if last:
         text.append(_("The graph ends with softmax, p_i = exp(z_i) / Σ_j exp(z_j): the {n} scores become "
                       "probabilities that add up to 1.").format(n=num(out[0])))
-    size = 1
-    for d in out:
-        size *= d
+    size = math.prod(out)
     text.append(_("Output: {n} numbers, {b} bytes per image in float32.").format(
         n=num(size), b=num(size * BYTES_PER_VALUE)))
     return {"title": title, "text": " ".join(text), "formulas": formulas}

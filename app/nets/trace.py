@@ -8,6 +8,7 @@ added back, and the ``post`` ops run on the sum. Shapes are worked out here, onc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -62,10 +63,7 @@ def out_shape(op: Op, shape: Shape) -> Shape:
     if isinstance(op, GlobalAvgPool):
         return (shape[0], 1, 1)
     if isinstance(op, Flatten):
-        n = 1
-        for d in shape:
-            n *= d
-        return (n,)
+        return (math.prod(shape),)
     if isinstance(op, Linear):
         if len(shape) != 1:
             raise ValueError(f"a fully connected layer needs a flat input, got {shape}")
@@ -95,14 +93,7 @@ def tensors(op: Op, key: str, shape: Shape) -> tuple[tuple[str, Shape], ...]:
 
 def param_count(op: Op, shape: Shape) -> int:
     """Trained parameters of ``op`` on an input of ``shape`` (batch-norm running statistics are buffers)."""
-    n = 0
-    for name, s in tensors(op, "", shape):
-        if not name.endswith(BUFFERS):
-            size = 1
-            for d in s:
-                size *= d
-            n += size
-    return n
+    return sum(math.prod(s) for name, s in tensors(op, "", shape) if not name.endswith(BUFFERS))
 
 
 @dataclass(frozen=True)
