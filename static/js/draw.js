@@ -71,7 +71,11 @@ function drawSegment(s) {
   ctx.stroke();
 }
 
+// The pad's performance measures (several per answer, read by `convscope bench` and the tests) would grow
+// without bound over a long session: a stroke that finds more than MAX_MEASURES starts them afresh.
+const MAX_MEASURES = 20000;
 pad.addEventListener("pointerdown", (e) => {
+  if (performance.getEntriesByType("measure").length > MAX_MEASURES) performance.clearMeasures();
   pad.setPointerCapture(e.pointerId);
   padRect = null;
   current = { width: Number(pen.value), points: [point(e)] };

@@ -20,7 +20,6 @@ export class Live {
     this.pending = null; // time of the oldest movement not yet sent, or null
     this.sentAt = null; // time of the oldest movement the request in flight includes
     this.gen = 0;
-    this.stats = { sent: 0, painted: 0, maxInflight: 0, open: 0 };
     this.ws = null;
     this.queued = null;
     this.state = state;
@@ -45,7 +44,6 @@ export class Live {
       this.queued = null;
       if (this.inflight) { // its answer will not come: send the drawing again
         this.inflight = false;
-        this.stats.open = 0;
         if (this.pending === null || this.sentAt < this.pending) this.pending = this.sentAt;
       }
       setTimeout(() => this.connect(), 1000);
@@ -72,9 +70,6 @@ export class Live {
     this.sentAt = this.pending;
     this.pending = null;
     this.inflight = true;
-    this.stats.sent++;
-    this.stats.open = 1;
-    this.stats.maxInflight = Math.max(this.stats.maxInflight, this.stats.open);
     this.myGen = this.gen;
     const tb = performance.now();
     performance.measure("pad-wait", { start: this.sentAt, end: tb });
@@ -101,7 +96,6 @@ export class Live {
   // first, so that the server works on it while this answer is painted; then this answer is painted.
   answer(res, ta = performance.now(), tp = ta) {
     this.inflight = false;
-    this.stats.open = 0;
     const start = this.sentAt, sendAt = this.sendAt, body = this.sentBody;
     const stale = this.myGen !== this.gen;
     this.kick();
@@ -116,7 +110,6 @@ export class Live {
         if (server >= 0) performance.measure("pad-server", { duration: server, end: ta });
         for (const [name, a, b] of [["pad-roundtrip", sendAt, ta], ["pad-parse", ta, tp], ["pad-next", tp, tk],
           ["pad-paint", tk, done], ["pen-to-paint", start, done]]) performance.measure(name, { start: a, end: b });
-        this.stats.painted++;
         // the frame that shows it: its animation frame starts after this task (style, layout, raster follow)
         requestAnimationFrame(() => {
           const f = performance.now();
