@@ -218,11 +218,14 @@ class Service:
         timer.lap("postprocess")
         return {"model": info.name, "weights": info.weights, "input": seen, **result, "timing_ms": timer.done()}
 
-    async def respond(self, result: dict[str, Any]) -> Response:
-        """A JSON response, encoded on a worker thread when it is big (maps run to megabytes)."""
+    async def encode(self, result: dict[str, Any]) -> bytes:
+        """An answer as JSON bytes, encoded on a worker thread when it is big (maps run to megabytes)."""
         big = any("maps" in layer for layer in result.get("layers", ()))
-        body = await self.blocking(_dumps, result) if big else _dumps(result)
-        return Response(body, media_type="application/json")
+        return await self.blocking(_dumps, result) if big else _dumps(result)
+
+    async def respond(self, result: dict[str, Any]) -> Response:
+        """A JSON response (``encode``)."""
+        return Response(await self.encode(result), media_type="application/json")
 
 
 def ort_errors() -> tuple[type[BaseException], ...]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -67,7 +66,8 @@ async def ws_predict(ws: WebSocket) -> None:
             if not waiting:
                 continue
             text = waiting.pop()
-            await ws.send_text(json.dumps(await _answer(service, text)))
+            # encoded as POST /predict's body is: off the event loop when it carries maps
+            await ws.send_text((await service.encode(await _answer(service, text))).decode())
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
