@@ -19,11 +19,11 @@ def png(a: np.ndarray) -> str:
 
 
 def crop(image: np.ndarray, box: list[int]) -> np.ndarray:
-    """The inclusive box [top, left, bottom, right] of ``image``, zeros outside it (padding)."""
+    """The inclusive box [top, left, bottom, right] of an (..., H, W) ``image``, zeros outside it (padding)."""
     top, left, bottom, right = box
-    out = np.zeros((bottom - top + 1, right - left + 1), np.float32)
-    h, w = image.shape
+    out = np.zeros((*image.shape[:-2], bottom - top + 1, right - left + 1), np.float32)
+    h, w = image.shape[-2:]
     r0, r1, c0, c1 = max(top, 0), min(bottom + 1, h), max(left, 0), min(right + 1, w)
     if r0 < r1 and c0 < c1:
-        out[r0 - top:r1 - top, c0 - left:c1 - left] = image[r0:r1, c0:c1]
+        out[..., r0 - top:r1 - top, c0 - left:c1 - left] = image[..., r0:r1, c0:c1]
     return out

@@ -19,7 +19,7 @@ from app.config import STATIC_DIR
 from app.errors import AppError, bad_input
 from app.serving.service import Service, ort_errors
 from app.units import rf as rfmod
-from app.units.images import TOP, png
+from app.units.images import TOP, crop, png
 
 CROP_SIDE = 112  # crops larger than this are scaled down for the page (deep ResNet fields pass 400 px)
 
@@ -100,12 +100,7 @@ def _answer(table: dict[str, Any], item: Any, channel: int) -> list[dict[str, An
 def _crop_rgb(seen: np.ndarray, box: list[int]) -> np.ndarray:
     """The inclusive box of a (3, H, W) image in [0, 1] as (h, w, 3), black outside the image (padding),
     scaled down to CROP_SIDE when larger."""
-    top, left, bottom, right = box
-    out = np.zeros((bottom - top + 1, right - left + 1, seen.shape[0]), np.float32)
-    _, h, w = seen.shape
-    r0, r1, c0, c1 = max(top, 0), min(bottom + 1, h), max(left, 0), min(right + 1, w)
-    if r0 < r1 and c0 < c1:
-        out[r0 - top:r1 - top, c0 - left:c1 - left] = seen[:, r0:r1, c0:c1].transpose(1, 2, 0)
+    out = crop(seen, box).transpose(1, 2, 0)
     if max(out.shape[:2]) > CROP_SIDE:
         u8 = Image.fromarray(np.rint(out * 255).astype(np.uint8))
         u8.thumbnail((CROP_SIDE, CROP_SIDE), Image.Resampling.BILINEAR)
