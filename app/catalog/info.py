@@ -44,9 +44,16 @@ class ModelInfo:
     run_bytes: int = 0  # estimated memory of one run with every layer exposed (counted in the cache bound)
     layer_cap: dict[str, int] | None = None  # {"shown", "total"} when a foreign graph has more layers than exposed
 
+    @property
+    def digit_sized(self) -> bool:
+        """A 1x28x28 or 1x32x32 input: a size the pad's digits are fed at (32 = 28 padded by 2, LeNet-5's)."""
+        return list(self.input_shape) in ([1, 28, 28], [1, 32, 32])
+
     def summary(self, status: str = "available", error: str | None = None) -> dict[str, Any]:
         """The gallery's and /api/models' view; ``status`` and ``error`` come from the serving registry."""
-        t = totals(self.layers)
+        return self._summary(totals(self.layers), status, error)
+
+    def _summary(self, t: dict[str, Any], status: str, error: str | None) -> dict[str, Any]:
         return {
             "name": self.name, "title": self.title, "family": self.family, "year": self.year,
             "source": self.source, "input_kind": self.input_kind, "input_shape": self.input_shape,
@@ -58,5 +65,6 @@ class ModelInfo:
 
     def detail(self, status: str = "available", error: str | None = None) -> dict[str, Any]:
         """The summary with every layer, the totals and the model card."""
-        return {**self.summary(status, error), "layers": [layer.as_dict() for layer in self.layers],
-                "totals": totals(self.layers), "card": self.card}
+        t = totals(self.layers)
+        return {**self._summary(t, status, error), "layers": [layer.as_dict() for layer in self.layers],
+                "totals": t, "card": self.card}

@@ -16,7 +16,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.config import Settings
     from app.web.app import create_app
-    from app.weights.pretrained import loopback_host
+    from app.weights.download import loopback_host
 
     settings = Settings.from_env(models_dir=args.models_dir)
     if args.allow_downloads is not None or settings.allow_downloads is None:  # flag > env > bound to loopback?

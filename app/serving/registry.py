@@ -24,7 +24,7 @@ from app.catalog.sources import BuiltinSource, FileSource, ModelSource
 from app.catalog.store import signature
 from app.config import Settings
 from app.errors import AppError
-from app.serving.providers import session_options
+from app.serving.providers import chosen, session_options
 
 log = logging.getLogger("convscope")
 
@@ -37,10 +37,9 @@ def rss_bytes() -> int:
         return 0
 
 
-def providers(wanted: str = "auto") -> list[str]:
-    from app.serving.providers import chosen  # CUDA when installed, else CPU; CONVSCOPE_PROVIDER chooses
-
-    return chosen(wanted)
+def unavailable(name: str, why: object) -> AppError:
+    """The 503 of a model that cannot serve (its file is broken, failed to load or was deleted)."""
+    return AppError(503, "model_unavailable", f"model {name!r} is unavailable: {why}")
 
 
 class Registry:
@@ -166,7 +165,7 @@ class Registry:
         """503 when the model cannot serve (its file is broken, failed to load or was deleted)."""
         status, error = self.status(name)
         if status == "error":
-            raise AppError(503, "model_unavailable", f"model {self.info(name).name!r} is unavailable: {error}")
+            raise unavailable(self.info(name).name, error)
 
     def summaries(self) -> list[dict[str, Any]]:
         """Every model's summary with its status, in the registry's order (built-ins first)."""
@@ -214,7 +213,7 @@ class Registry:
             mlock = self._model_locks.setdefault(key, threading.Lock())
         status, error = self._status[key]
         if status == "error":
-            raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {error}")
+            raise unavailable(key, error)
         with mlock:
             with self._lock:
                 entry = self._sessions.get(key)
@@ -228,7 +227,7 @@ class Registry:
             except Exception as exc:
                 self._status[key] = ("error", f"{key}: could not load: {exc}")
                 log.warning("model %s failed to load: %s", key, exc)
-                raise AppError(503, "model_unavailable", f"model {key!r} is unavailable: {exc}") from exc
+                raise unavailable(key, exc) from exc
             with self._lock:
                 if self.sources.get(key) is not src:  # replaced while loading: serve, but do not cache
                     return sess, src.info
@@ -245,7 +244,7 @@ class Registry:
         foreign = src is not None and src.info.source == "file"
         rss0 = rss_bytes()
         sess = ort.InferenceSession(str(path), session_options(self.settings.intra_op_threads, arena=not foreign),
-                                    providers=providers(self.settings.provider))
+                                    providers=chosen(self.settings.provider))
         runs = src.info.run_bytes if src is not None else 0
         return sess, max(rss_bytes() - rss0, file_bytes(path)) + runs + (8 << 20)
 

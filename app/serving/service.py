@@ -90,7 +90,7 @@ class Service:
     def digit_models(self) -> list[str]:
         """Models the drawing pad can drive: digit input of 1x28x28 or 1x32x32 (built-in or a dropped-in file)."""
         return [name for name, src in self.registry.sources.items()
-                if src.info.input_kind == "digit" and list(src.info.input_shape) in ([1, 28, 28], [1, 32, 32])]
+                if src.info.input_kind == "digit" and src.info.digit_sized]
 
     def provider(self, name: str) -> str:
         """The onnxruntime execution provider the model's session runs on (or, not loaded yet, will run on)."""
@@ -142,7 +142,7 @@ class Service:
             else:
                 a = pre.gray(pre.open_image(req.image or b"", self.settings.max_image_pixels, 256))
             m = pre.mnistify(a)
-            if list(info.input_shape) not in ([1, 28, 28], [1, 32, 32]):
+            if not info.digit_sized:
                 raise bad_input(f"{info.name} expects input {info.input_shape}; digits come as 1x28x28 or 1x32x32")
             x = pre.digit_tensor(m, int(info.input_shape[1]), info.mean[0], info.std[0], info.pixel_range)
             return x, {"shape": list(x.shape[1:]), "image": pre.data_url(m), "size": [28, 28]}

@@ -19,7 +19,6 @@ from app.weights import download as dl
 log = logging.getLogger("convscope")
 
 
-loopback_host = dl.loopback_host  # a bind address only this machine can reach: downloads on by default
 
 
 ENABLE = N_("Downloads are off on this server (it is not bound to loopback, or was started with "

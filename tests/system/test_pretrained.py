@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.serving import providers
 from app.web.app import create_app
-from app.weights.pretrained import loopback_host
+from app.weights.download import loopback_host
 from tests.helpers.mirror import mirror, pins
 from tests.helpers.server import ROOT, copy_lenet, free_port
 
@@ -38,7 +38,7 @@ def test_provider_choice_with_onnxruntimes_list_mocked(monkeypatch) -> None:
     monkeypatch.setattr(providers.ort, "get_available_providers", lambda: GPU)
     providers.available.cache_clear()
     try:
-        from app.serving.registry import providers as registry_providers
+        from app.serving.registry import chosen as registry_providers
 
         assert registry_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
         assert registry_providers("cpu") == ["CPUExecutionProvider"]
