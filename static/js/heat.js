@@ -16,7 +16,7 @@ export const diverging = (t) => {
     : [Math.round(255 * (1 + a * 0.85)), Math.round(255 * (1 + a * 0.6)), 255];
 };
 
-const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
+export const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
 const ink = (c) => (c[0] * 0.3 + c[1] * 0.59 + c[2] * 0.11 > 140 ? "#111" : "#fff");
 
 // grid: rows of numbers (null = padding); mode "seq" (viridis over [lo, hi]) or "div" (symmetric about 0)

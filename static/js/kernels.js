@@ -5,18 +5,24 @@
 import { el, fill, fmt, getJSON } from "./lib.js";
 import { t } from "./i18n.js";
 import { decode } from "./maps.js";
-import { tileCanvas, viridis } from "./heat.js";
+import { rgb, tileCanvas, viridis } from "./heat.js";
 
 // an answer's base64 `data` (maps.js decodes it to bytes) read as float32: little-endian, as every
 // browser's typed arrays are on x86/ARM
 const floats = (d) => new Float32Array(decode(d).buffer);
 
+// the smallest and largest of data[at .. at+n): one filter's range
+function extent(data, at, n) {
+  let lo = Infinity, hi = -Infinity;
+  for (let i = at; i < at + n; i++) { lo = Math.min(lo, data[i]); hi = Math.max(hi, data[i]); }
+  return [lo, hi];
+}
+
 const grey = (v, lo, hi) => { const g = Math.round(((v - lo) / (hi - lo || 1)) * 255); return [g, g, g]; };
 
 // slices of one filter (cin×k×k starting at `at`) as grey tiles, normalised over the whole filter
 function greyTiles(data, at, cin, k) {
-  let lo = Infinity, hi = -Infinity;
-  for (let i = at; i < at + cin * k * k; i++) { lo = Math.min(lo, data[i]); hi = Math.max(hi, data[i]); }
+  const [lo, hi] = extent(data, at, cin * k * k);
   const tiles = [];
   for (let c = 0; c < cin; c++) {
     tiles.push(Array.from({ length: k }, (_, y) => Array.from({ length: k }, (_, x) => grey(data[at + (c * k + y) * k + x], lo, hi))));
@@ -28,8 +34,7 @@ function rgbTiles(data, cout, k) {
   const tiles = [];
   for (let f = 0; f < cout; f++) {
     const at = f * 3 * k * k;
-    let lo = Infinity, hi = -Infinity;
-    for (let i = at; i < at + 3 * k * k; i++) { lo = Math.min(lo, data[i]); hi = Math.max(hi, data[i]); }
+    const [lo, hi] = extent(data, at, 3 * k * k);
     tiles.push(Array.from({ length: k }, (_, y) => Array.from({ length: k }, (_, x) =>
       [0, 1, 2].map((c) => Math.round(((data[at + (c * k + y) * k + x] - lo) / (hi - lo || 1)) * 255)))));
   }
@@ -74,7 +79,7 @@ export function kernelsView(host, model) {
       const cells = d.norms.map((n, f) => {
         const b = el("button", { type: "button", class: "norm", title: t("filter {f}: norm {v}", { f, v: fmt(n) }), "aria-label": t("filter {f}: norm {v}", { f, v: fmt(n) }) });
         const c = viridis(max > min ? (n - min) / (max - min) : 0);
-        b.style.background = `rgb(${c[0]},${c[1]},${c[2]})`;
+        b.style.background = rgb(c);
         b.addEventListener("click", async () => {
           const one = await getJSON(`${q}&filter=${f}`);
           const data = floats(one);

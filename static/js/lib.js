@@ -56,8 +56,9 @@ export function si(n) {
   return `${n}`;
 }
 
-// A measured value (an activation, a weight, a norm): whole from 100 up, two decimals from 1, else 3 digits.
-export const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
+// A measured value (an activation, a weight, a norm): whole from 100 up, two decimals from 1, else 3 digits;
+// "—" when unknown.
+export const fmt = (v) => (v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
 
 // Three significant digits (an AUC, a correlation), whole from 100 up; "—" when unknown.
 export const sig3 = (v) => (v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));

@@ -7,7 +7,6 @@ import { heatGrid } from "./heat.js";
 
 const SHOWN = 6; // input channels drawn as grids (largest partial sums first); the rest as a list
 
-const num = (v) => (v == null ? "—" : fmt(v));
 const eq = (...parts) => el("p", { class: "eq" }, ...parts);
 
 function conv(host, d, s) {
@@ -21,7 +20,7 @@ function conv(host, d, s) {
     const patch = d.patch[i].map((row, a) => row.map((v, b) => (d.inside[a][b] ? v : null)));
     return el("div", { class: "chan-row", dataset: { channel: p.channel } },
       el("div", { class: "chan-label" }, t("{layer} channel {c}", { layer: d.reads, c: p.channel }), el("br"),
-        t("partial sum {v}", { v: num(p.sum) })),
+        t("partial sum {v}", { v: fmt(p.sum) })),
       heatGrid(patch, { mode: "div", lo: -pm, hi: pm, caption: t("input patch") }),
       el("span", { class: "op" }, "×"),
       heatGrid(d.kernel[i], { mode: "div", lo: -km, hi: km, caption: t("kernel") }),
@@ -40,7 +39,7 @@ function conv(host, d, s) {
     const list = el("ol", { class: "partials" }, d.partial_sums.slice(0, 32).map((p) => {
       const bar = el("span", { class: ["pbar", p.sum < 0 ? "neg" : ""] });
       bar.style.width = `${(Math.abs(p.sum) / max) * 100}%`;
-      return el("li", {}, el("span", { class: "pch" }, `${chLabel} ${p.channel}`), el("span", { class: "pwrap" }, bar), el("span", { class: "pval" }, num(p.sum)));
+      return el("li", {}, el("span", { class: "pch" }, `${chLabel} ${p.channel}`), el("span", { class: "pwrap" }, bar), el("span", { class: "pval" }, fmt(p.sum)));
     }));
     parts.push(el("h5", {}, t("Per-channel partial sums, largest magnitude first ({drawn} drawn above, {listed} of {c} listed)", { drawn: SHOWN, listed: Math.min(32, cin), c: cin })), list,
       cin > 32 ? el("p", { class: "note" }, t("… and {more} more channels; all {c} add up to the sum below.", { more: cin - 32, c: cin })) : null);
@@ -48,22 +47,22 @@ function conv(host, d, s) {
   if (d.batch_norm) {
     const bn = d.batch_norm;
     parts.push(el("p", { class: "note bn" }, t("Batch norm is folded into this kernel and bias, as onnxruntime runs it: kernel = conv weights × γ/√(σ²+ε) = × {scale}; bias = (b − μ)·γ/√(σ²+ε) + β with γ {gamma}, β {beta}, μ {mean}, σ² {var}.",
-      { scale: num(bn.scale), gamma: num(bn.gamma), beta: num(bn.beta), mean: num(bn.mean), var: num(bn.var) })));
+      { scale: fmt(bn.scale), gamma: fmt(bn.gamma), beta: fmt(bn.beta), mean: fmt(bn.mean), var: fmt(bn.var) })));
   }
   parts.push(
-    eq(t("sum of all products"), " = ", el("b", { class: "v-sum" }, num(d.sum))),
-    eq("+ ", t("bias"), " ", el("b", { class: "v-bias" }, num(d.bias)), " = ", t("pre-activation"), " ", el("b", { class: "v-pre" }, num(d.pre_activation))));
+    eq(t("sum of all products"), " = ", el("b", { class: "v-sum" }, fmt(d.sum))),
+    eq("+ ", t("bias"), " ", el("b", { class: "v-bias" }, fmt(d.bias)), " = ", t("pre-activation"), " ", el("b", { class: "v-pre" }, fmt(d.pre_activation))));
   let prev = d.pre_activation;
   for (const st of d.steps) {
-    if (st.op === "Relu") parts.push(eq("ReLU: max(0, ", num(d.pre_activation), ") = ", el("b", { class: "v-value" }, num(st.value))));
+    if (st.op === "Relu") parts.push(eq("ReLU: max(0, ", fmt(d.pre_activation), ") = ", el("b", { class: "v-value" }, fmt(st.value))));
     // the 1998 LeNet-5's squashing 1.7159·tanh(2a/3), as its graph runs it: × constant, tanh, × constant
-    if (st.op === "Mul") parts.push(eq(num(prev), " × ", num(st.factor), " = ", el("b", { class: "v-step" }, num(st.value))));
-    if (st.op === "Tanh") parts.push(eq("tanh(", num(prev), ") = ", el("b", { class: "v-step" }, num(st.value))));
+    if (st.op === "Mul") parts.push(eq(fmt(prev), " × ", fmt(st.factor), " = ", el("b", { class: "v-step" }, fmt(st.value))));
+    if (st.op === "Tanh") parts.push(eq("tanh(", fmt(prev), ") = ", el("b", { class: "v-step" }, fmt(st.value))));
     prev = st.value;
     if (st.op === "LRN") {
       parts.push(eq(t("LRN over channels {lo}…{hi}", { lo: st.channels[0], hi: st.channels[1] }),
-        `: v / (${st.bias} + ${st.alpha}/${st.size} · ${num(st.square_sum)})^${st.beta} = `,
-        el("b", { class: "v-lrn" }, num(st.value))));
+        `: v / (${st.bias} + ${st.alpha}/${st.size} · ${fmt(st.square_sum)})^${st.beta} = `,
+        el("b", { class: "v-lrn" }, fmt(st.value))));
     }
   }
   parts.push(mapLine(d, s));
@@ -71,9 +70,9 @@ function conv(host, d, s) {
 }
 
 function mapLine(d, s) {
-  const shown = s.f > 1 ? t("(the map cell shows the average of {f}×{f} units: {v})", { f: s.f, v: num(s.mapValue) })
-    : t("(the map's 8-bit colour stands for {v})", { v: num(s.mapValue) });
-  return eq(t("the layer's output here, from onnxruntime:"), " ", el("b", { class: "v-output" }, num(d.output)), " ", shown);
+  const shown = s.f > 1 ? t("(the map cell shows the average of {f}×{f} units: {v})", { f: s.f, v: fmt(s.mapValue) })
+    : t("(the map's 8-bit colour stands for {v})", { v: fmt(s.mapValue) });
+  return eq(t("the layer's output here, from onnxruntime:"), " ", el("b", { class: "v-output" }, fmt(d.output)), " ", shown);
 }
 
 function pool(host, d, s) {
@@ -81,7 +80,7 @@ function pool(host, d, s) {
     el("p", { class: "note" }, t("max pooling reads {layer} channel {c}: a {kh}×{kw} window from row {top}, column {left} (stride {s}, padding {p}; padding cells never win).",
       { layer: d.reads, c: s.channel, kh: d.window.length, kw: d.window[0].length, top: d.window_at[0], left: d.window_at[1], s: d.stride[0], p: d.padding[0] })),
     heatGrid(d.window, { mode: "seq", mark: d.argmax, caption: t("window (the winner outlined)"), showText: d.window.length <= 5 }),
-    eq(t("winner at ({i}, {j}) = max", { i: d.argmax[0], j: d.argmax[1] }), " = ", el("b", { class: "v-value" }, num(d.value))),
+    eq(t("winner at ({i}, {j}) = max", { i: d.argmax[0], j: d.argmax[1] }), " = ", el("b", { class: "v-value" }, fmt(d.value))),
     mapLine(d, s));
 }
 
