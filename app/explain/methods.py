@@ -27,6 +27,7 @@ from app.explain import render
 from app.explain.backprop import Pass, gradcam
 from app.explain.graph import Graph
 from app.explain.ops import softmax
+from app.serving.service import ort_errors
 
 STEPS = 8  # points of the deletion/insertion curves besides the two ends
 CHECK_RUNS = 1 + 3 * (STEPS - 1)  # the blank input, then 7 interior points of three curves
@@ -43,6 +44,13 @@ def default_patch(size: int) -> tuple[int, int]:
     """A quarter of the input's side, half of it as the stride: 7x7 positions on 224 and on 32."""
     patch = max(1, round(size / 4))
     return patch, max(1, patch // 2)
+
+
+def batch_size(sess: ort.InferenceSession, default: int) -> int:
+    """How many copies one run takes: ``default``, or 1 where the graph's input fixes its batch
+    (foreign files often do); Job.run falls back to 1 by itself when a graph fixes it inside."""
+    dim = sess.get_inputs()[0].shape[0]
+    return 1 if isinstance(dim, int) else default
 
 
 def grid(size: int, patch: int, stride: int) -> int:
@@ -75,25 +83,43 @@ class Job:
     def run(self, xb: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
         if self.cancelled.is_set():
             raise Cancelled()
+        if self.batch == 1 and len(xb) > 1:
+            parts = [self.run(xb[i:i + 1], names) for i in range(len(xb))]
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         t = time.perf_counter()
         names = list(dict.fromkeys([self.prob_output, *names]))
-        outs = dict(zip(names, self.sess.run(names, {self.input_name: xb}, self.opts), strict=True))
+        try:
+            outs = dict(zip(names, self.sess.run(names, {self.input_name: xb}, self.opts), strict=True))
+        except ort_errors():
+            if len(xb) == 1 or self.opts.terminate:
+                raise
+            # a graph that fixes its batch inside (a Reshape to [1, -1], say) fails on a batch:
+            # one copy at a time from here on, and a graph that fails anyway fails on the first
+            self.batch = 1
+            return self.run(xb, names)
         self.run_s += time.perf_counter() - t
         p = outs[self.prob_output].reshape(xb.shape[0], -1)
         outs["@prob"] = p if self.prob_is_softmax else softmax(p.astype(np.float64)).astype(np.float32)
         self.done += xb.shape[0]
         return outs
 
+    def chunks(self, n: int) -> list[slice]:
+        """The batches n copies run in, ``batch`` at a time as it is now: a fall back to 1 on the
+        way splits the runs (``run``), not these slices."""
+        return [slice(i, min(i + self.batch, n)) for i in range(0, n, self.batch)]
+
     def probs(self, copies: np.ndarray, cls: int, random_head: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """p_cls of every copy, with the model's head and with the re-drawn head, in batches."""
         p, q = [], []
-        for i in range(0, len(copies), self.batch):
-            outs = self.run(copies[i:i + self.batch], [self.head])
+        for sl in self.chunks(len(copies)):
+            outs = self.run(copies[sl], [self.head])
             p.append(outs["@prob"][:, cls])
             q.append(self.random_probs(outs[self.head], cls, random_head))
         return np.concatenate(p), np.concatenate(q)
 
     def random_probs(self, head_in: np.ndarray, cls: int, random_head: dict[str, np.ndarray]) -> np.ndarray:
+        if self.batch == 1 and len(head_in) > 1:  # the head's NumPy twin fixes its batch where the graph does
+            return np.concatenate([self.random_probs(h[None], cls, random_head) for h in head_in])
         z = Pass(self.graph, {self.head: head_in}, random_head).logits()
         return softmax(z.astype(np.float64))[:, cls].astype(np.float32)
 
@@ -114,8 +140,8 @@ def explain_occlusion(job: Job, first: dict[str, np.ndarray], cls: int, patch: i
     p0 = first["@prob"][0, cls]
     q0 = job.random_probs(first[job.head], cls, random_head)[0]
     p, q = [], []
-    for i in range(0, gh * gw, job.batch):  # copies made per batch: 169 VGG inputs never sit in memory at once
-        idx = range(i, min(i + job.batch, gh * gw))
+    for sl in job.chunks(gh * gw):  # copies made per batch: 169 VGG inputs never sit in memory at once
+        idx = range(sl.start, sl.stop)
         copies = np.repeat(job.x, len(idx), axis=0)
         for k, pos in enumerate(idx):
             r, c = divmod(pos, gw)
@@ -156,8 +182,8 @@ def explain_rise(job: Job, first: dict[str, np.ndarray], cls: int, n: int,
     masks = rise_masks(n, res, RISE_GRID.get(job.kind, 7))
     sal = np.zeros((res, res), np.float64)
     sal_random = np.zeros((res, res), np.float64)
-    for i in range(0, n, job.batch):
-        m = masks[i:i + job.batch]
+    for sl in job.chunks(n):
+        m = masks[sl]
         full = m if res == h and res == w else np.stack([render.upsample(k, h, w) for k in m])
         pp, qq = job.probs(job.x * full[:, None], cls, random_head)
         sal += np.tensordot(pp.astype(np.float64), m, axes=1)
@@ -184,8 +210,8 @@ def curves(job: Job, first: dict[str, np.ndarray], cls: int, pixel_map: np.ndarr
             mask = mask.reshape(1, h, w)
             copies.append(np.where(mask, x[0], 0) if insert else np.where(mask, 0, x[0]))
     p = []
-    for i in range(0, len(copies), job.batch):
-        p.append(job.run(np.stack(copies[i:i + job.batch]), [])["@prob"][:, cls])
+    for sl in job.chunks(len(copies)):
+        p.append(job.run(np.stack(copies[sl]), [])["@prob"][:, cls])
     pv = np.concatenate(p)
     p0, blank = float(first["@prob"][0, cls]), float(pv[0])
     k = STEPS - 1

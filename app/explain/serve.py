@@ -3,8 +3,6 @@ service's admission control and time budget, off the event loop, with progress t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -215,28 +213,19 @@ async def explain(service: Service, req: PredictInput, o: ExplainOptions,
         layers, _ = offered_layers(info, graph)
         job = m.Job(sess=sess, graph=graph, x=x, input_name=info.input_name, prob_output=info.prob_output,
                     prob_is_softmax=info.prob_is_softmax, head=layers[-1][1], kind=info.input_kind,
-                    batch=64 if info.input_kind == "digit" else 8)
+                    batch=m.batch_size(sess, 64 if info.input_kind == "digit" else 8))
         h, w = x.shape[2:]
         job.total = 1 + m.CHECK_RUNS + {"gradcam": 0, "rise": m.RISE_SAMPLES.get(info.input_kind, 128),
                                         "occlusion": m.grid(h, patch, stride) * m.grid(w, patch, stride)}[o.method]
         if watch:
             watch(job)
-        fut = asyncio.ensure_future(service.blocking(_compute, job, info, o, layer, tensor, patch, stride,
-                                                     seen.get("size")))
         try:
-            result = await asyncio.wait_for(asyncio.shield(fut), service.settings.inference_timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
-            job.cancel()
-            with contextlib.suppress(Exception):
-                await fut
-            service.metrics.rejected.labels("timeout").inc()
-            raise AppError(504, "timeout", f"the explanation took longer than {service.settings.inference_timeout_s:g}"
-                           f" s and was stopped after {job.done} of {job.total} runs") from None
+            result = await service.within_budget(
+                lambda _opts: _compute(job, info, o, layer, tensor, patch, stride, seen.get("size")), info.name,
+                what="explanation", opts=job.opts, stop=job.cancel,
+                progress=lambda: f" after {job.done} of {job.total} runs")
         except Unreadable as exc:
             raise _unreadable(info, str(exc)) from None
-        except asyncio.CancelledError:
-            job.cancel()
-            raise
     result["timing_ms"] = {"load_and_preprocess": round((t_pre - t0) * 1000, 3), **result["timing_ms"],
                            "total": round((time.perf_counter() - t0) * 1000, 3)}
     return result

@@ -82,7 +82,7 @@ async def lrn_lesson(service: Service, req: PredictInput, lang: str, channels: i
         feeds = {info.input_name: x}
         wanted = [n for n in names if n != info.input_name]
         outs = await service.within_budget(
-            lambda opts: dict(zip(wanted, sess.run(wanted, feeds, opts), strict=True)))
+            lambda opts: dict(zip(wanted, sess.run(wanted, feeds, opts), strict=True)), info.name)
     outs[info.input_name] = x
     _ = gettext_for(lang)
     result = []

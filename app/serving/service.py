@@ -181,36 +181,44 @@ class Service:
             # one consistent version: the session and the info it was loaded with (loading is not timed)
             sess, info = await self.blocking(self.registry.session_and_info, req.model)
             timer.lap("load")
-            return await self.within_budget(lambda opts: self._work(sess, info, req, timer, opts))
+            return await self.within_budget(lambda opts: self._work(sess, info, req, timer, opts), info.name)
 
-    async def within_budget(self, fn: Callable[[ort.RunOptions], T]) -> T:
-        """fn(run_options) on a worker thread, within the per-inference time budget: past it onnxruntime
-        is told to stop (RunOptions.terminate), the worker is awaited and the caller gets a 504. Call it
+    async def within_budget(self, fn: Callable[[ort.RunOptions], T], model: str, *, what: str = "inference",
+                            opts: ort.RunOptions | None = None, stop: Callable[[], None] | None = None,
+                            progress: Callable[[], str] = lambda: "") -> T:
+        """fn(run_options) on a worker thread, within the per-inference time budget: past it ``stop()``
+        (by default: onnxruntime told to stop, RunOptions.terminate), the worker is awaited and the
+        caller gets a 504 naming ``what`` and its ``progress()``. onnxruntime failing inside fn -- a
+        foreign graph that loads but cannot run -- is model ``model``'s fault: a 503, not a 500. Call it
         inside slot(), so the slot is held until the run has really ended."""
-        opts = ort.RunOptions()
+        opts = ort.RunOptions() if opts is None else opts
+        stop = stop or (lambda: setattr(opts, "terminate", True))
         fut = asyncio.get_running_loop().run_in_executor(self.pool, fn, opts)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if nobody awaits it
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.settings.inference_timeout_s)
         except (TimeoutError, asyncio.TimeoutError):  # two classes on Python 3.10, one from 3.11
-            opts.terminate = True
+            stop()
             with contextlib.suppress(Exception):
                 await fut
             self.metrics.rejected.labels("timeout").inc()
-            raise AppError(504, "timeout", f"the inference took longer than "
-                           f"{self.settings.inference_timeout_s:g} s and was stopped") from None
+            raise AppError(504, "timeout", f"the {what} took longer than "
+                           f"{self.settings.inference_timeout_s:g} s and was stopped{progress()}") from None
+        except ort_errors() as exc:
+            if opts.terminate:
+                raise
+            raise AppError(503, "run_failed", f"model {model!r} failed while running: "
+                           f"{str(exc).splitlines()[0][:300]}") from exc
+        except asyncio.CancelledError:  # the request is gone (a shutdown): its run need not go on
+            stop()
+            raise
 
     def _work(self, sess: ort.InferenceSession, info: ModelInfo, req: PredictInput, timer: Timer,
               opts: ort.RunOptions) -> dict[str, Any]:
         """The blocking part of a prediction (a worker thread): preprocessing, the run, the answer."""
         x, seen = self.prepare(info, req)
         timer.lap("preprocess")
-        try:
-            prob, outs = run(sess, info, x, req.activations, opts)
-        except ort_errors() as exc:  # a foreign graph failing at run time is the model's fault, not a 500
-            if opts.terminate:
-                raise
-            raise AppError(503, "run_failed", f"model {info.name!r} failed while running: "
-                           f"{str(exc).splitlines()[0][:300]}") from exc
+        prob, outs = run(sess, info, x, req.activations, opts)
         timer.lap("inference")
         self.metrics.latency.labels(info.name).observe(timer.ms["inference"] / 1000)
         result = answer(info, prob, outs, req.top_k, req.activations, req.maps, self.settings.max_response_bytes)

@@ -16,8 +16,8 @@ from PIL import Image
 
 from app.catalog.info import ModelInfo
 from app.config import STATIC_DIR
-from app.errors import AppError, bad_input
-from app.serving.service import Service, ort_errors
+from app.errors import bad_input
+from app.serving.service import Service
 from app.units import rf as rfmod
 from app.units.images import TOP, crop, png
 
@@ -69,12 +69,8 @@ class PhotoExamples:
         async with service.slot():
             sess, _ = await service.blocking(service.registry.session_and_info, info.name)
             for x in xs:  # one run per photo: a foreign graph's batch size may be fixed at 1
-                try:
-                    outs.append(await service.within_budget(
-                        lambda opts, x=x: sess.run([tensor], {info.input_name: x}, opts)[0][0]))
-                except ort_errors() as exc:  # a foreign graph failing at run time: the model's fault, not a 500
-                    raise AppError(503, "run_failed", f"model {info.name!r} failed while running: "
-                                   f"{str(exc).splitlines()[0][:300]}") from exc
+                outs.append(await service.within_budget(
+                    lambda opts, x=x: sess.run([tensor], {info.input_name: x}, opts)[0][0], info.name))
         acts = np.stack(outs)  # (photos, C, H, W)
         _, c, h, w = acts.shape
         flat = acts.transpose(1, 0, 2, 3).reshape(c, -1)  # (C, photos*H*W)

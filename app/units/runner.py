@@ -46,7 +46,7 @@ async def unit(service: Service, req: PredictInput, layer: str, channel: int, y:
         sess = service.registry.cached(info.name) or await service.blocking(service.registry.session, info.name)
         names = list(dict.fromkeys(n for n in (loc.reads, tensor) if n != info.input_name))
         outs = await service.within_budget(
-            lambda opts: dict(zip(names, sess.run(names, {info.input_name: xin}, opts), strict=True)))
+            lambda opts: dict(zip(names, sess.run(names, {info.input_name: xin}, opts), strict=True)), info.name)
     t1 = time.perf_counter()
     outs[info.input_name] = xin
     src, out = outs[loc.reads][0], outs[tensor][0]

@@ -1,10 +1,13 @@
-"""A foreign ONNX file dropped into the models directory gets the same table, shapes and predictions."""
+"""A foreign ONNX file dropped into the models directory gets the same table, shapes and predictions;
+one that cannot run answers 503 wherever it is run, and one that fixes its batch is still explained."""
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -12,6 +15,7 @@ from PIL import Image
 from app.config import Settings
 from app.web.app import create_app
 from tests.helpers.foreign import tiny_resnet
+from tests.helpers.hostile_models import batch_one_inside, conv_classifier, fails_at_run
 
 
 def _client(models_dir):
@@ -34,8 +38,6 @@ def test_foreign_file_is_listed_with_a_table_matching_onnxruntime(models_dir) ->
         assert d["layers"][2]["macs"] == 16 * 16 * 8 * 8 * 9 and d["layers"][6]["macs"] == 80
 
         # shapes in the table == shapes onnxruntime produces for the exposed tensors
-        import onnx
-
         from app.backends.onnx_inspect import expose
 
         m = expose(onnx.load(str(path)), [layer["name"] for layer in d["layers"]])
@@ -82,3 +84,49 @@ def test_foreign_digit_model_28x28(models_dir) -> None:
         r = c.post("/predict", json={"model": "digits", "pixels": px.tolist(), "top_k": 10})
         assert r.status_code == 200, r.text
         assert sorted(t["label"] for t in r.json()["top_k"]) == [str(i) for i in range(10)]
+
+
+def _png() -> dict[str, str]:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(buf, "PNG")
+    return {"image": base64.b64encode(buf.getvalue()).decode()}
+
+
+def test_a_graph_that_fails_at_run_time_is_a_503_wherever_it_runs(models_dir) -> None:
+    fails_at_run(models_dir / "bad.onnx")  # loads, and its table reads; every run fails in a Gather
+    with _client(models_dir) as c:
+        assert c.get("/api/models/bad").status_code == 200
+        runs = [c.post("/predict", json={"model": "bad", **_png()}),
+                c.post("/api/models/bad/unit?layer=relu&channel=0&y=3&x=3", json=_png()),
+                c.get("/api/models/bad/examples?layer=relu&channel=0")]
+        for r in runs:
+            assert r.status_code == 503, (r.request.url, r.text)
+            err = r.json()["error"]
+            assert err["code"] == "run_failed" and "Gather" in err["message"] and "'bad'" in err["message"]
+        with c.websocket_connect("/ws/predict") as ws:
+            ws.send_json({"model": "bad", **_png()})
+            assert ws.receive_json()["error"]["code"] == "run_failed"
+        assert c.get("/healthz").status_code == 200
+
+
+def test_graphs_that_fix_their_batch_are_explained_as_their_batch_free_twin(models_dir) -> None:
+    """Explanations run copies in batches (8 for photos): a file whose input is fixed at batch 1,
+    and one that takes any batch but reshapes to [1, 8] inside, get the batch-free twin's answer."""
+    conv_classifier(models_dir / "fixed.onnx")  # input [1, 3, 32, 32]
+    batch_one_inside(models_dir / "inside.onnx")  # input [N, 3, 32, 32], Reshape to [1, 8]
+    twin = onnx.load(str(conv_classifier(models_dir / "free.onnx")))
+    twin.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    onnx.save(twin, str(models_dir / "free.onnx"))
+    with _client(models_dir) as c:
+        for method in ("occlusion", "gradcam", "rise"):
+            got = {}
+            for name in ("free", "fixed", "inside"):
+                r = c.post("/api/explain", json={"model": name, "method": method, **_png()})
+                assert r.status_code == 200, (name, method, r.text)
+                got[name] = r.json()
+            want = got["free"]
+            for name in ("fixed", "inside"):
+                assert got[name]["curves"]["runs"] == want["curves"]["runs"]
+                np.testing.assert_allclose(got[name]["map"]["values"], want["map"]["values"], rtol=1e-4, atol=1e-6)
+                for k in ("deletion_auc", "insertion_auc", "random_auc"):
+                    assert abs(got[name][k] - want[k]) < 1e-4, (name, method, k)

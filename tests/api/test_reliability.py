@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import time
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from onnx import helper
 
+import app.explain.methods as methods
 import app.serving.service as service_mod
 from app.bench.loadgen import run_async
 from app.config import Settings
@@ -164,6 +166,27 @@ def test_time_budget_gives_504_and_frees_the_slot(models_dir, monkeypatch) -> No
         monkeypatch.undo()
         time.sleep(3.0)
         assert c.post("/predict", json=PHOTO_JSON).status_code == 200
+
+
+def test_an_explanation_past_the_budget_is_stopped_with_its_progress(models_dir, monkeypatch) -> None:
+    """Each of the job's runs slowed to 0.2 s: RISE on LeNet-5 (18 runs) passes a 1 s budget, is
+    told to stop, says how far it got, and its slot is free at once for the next request."""
+    real = methods.Job.run
+
+    def slow(self, *args, **kw):
+        time.sleep(0.2)
+        return real(self, *args, **kw)
+
+    with _client(models_dir, inference_timeout_s=1.0, max_concurrent=1) as c:
+        assert c.post("/predict", json=GOOD).status_code == 200  # loaded before the clock matters
+        monkeypatch.setattr(methods.Job, "run", slow)
+        r = c.post("/api/explain", json={**GOOD, "method": "rise"})
+        assert r.status_code == 504, r.text
+        msg = r.json()["error"]["message"]
+        done, total = map(int, re.search(r"the explanation took longer than 1 s and was stopped after "
+                                         r"(\d+) of (\d+) runs", msg).groups())
+        assert 0 < done < total == 1 + 1000 + 22, msg
+        assert c.post("/predict", json=GOOD).status_code == 200
 
 
 def test_metrics(client) -> None:

@@ -76,3 +76,34 @@ def long_chain(path: Path, layers: int, c: int = 3, hw: int = 32) -> Path:
               N("Softmax", ["flat"], ["probs"], axis=1)]
     return _save(path, nodes, helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, c, hw, hw]),
                  helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, c]), [w])
+
+
+def fails_at_run(path: Path, size: int = 32) -> Path:
+    """A classifier that loads but fails on every run: the logits gain a Gather whose index (100)
+    lies outside the 8 features it reads -- which no shape inference checks, only the run."""
+    base = conv_classifier(path, h=size, w=size)
+    m = onnx.load(str(base))
+    m.graph.initializer.extend([numpy_helper.from_array(np.array([100], np.int64), "far")])
+    m.graph.node.extend([N("Gather", ["flat", "far"], ["picked"], axis=1),
+                         N("Add", ["logits", "picked"], ["logits2"]),
+                         N("Softmax", ["logits2"], ["probs2"], axis=1)])
+    m.graph.output[0].name = "probs2"
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return path
+
+
+def batch_one_inside(path: Path, size: int = 32) -> Path:
+    """A classifier whose input takes any batch but whose Flatten is a Reshape to [1, 8]: batch 1
+    runs, a batch of more fails -- the form many exported files have."""
+    base = conv_classifier(path, h=size, w=size)
+    m = onnx.load(str(base))
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    m.graph.initializer.extend([numpy_helper.from_array(np.array([1, 8], np.int64), "one_by_8")])
+    flatten = next(n for n in m.graph.node if n.op_type == "Flatten")
+    flatten.CopyFrom(N("Reshape", ["gap", "one_by_8"], ["flat"]))
+    del m.graph.output[0].type.tensor_type.shape.dim[0]
+    m.graph.output[0].type.tensor_type.shape.dim.insert(0, onnx.TensorShapeProto.Dimension(dim_param="N"))
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return path
