@@ -94,7 +94,7 @@ def test_compare_aligns_resnet_stages_and_says_the_block_kind_changes(server: st
     assert page.console_errors == []
 
 
-def test_numbers_grouped_alike_by_the_pages_and_the_server(server: str, page) -> None:
+def test_numbers_grouped_and_shortened_alike_by_the_pages_and_the_server(server: str, page) -> None:
     from app.web.routes.pages import templates
 
     commas = templates.env.filters["commas"]  # what the server-rendered tables print
@@ -104,6 +104,13 @@ def test_numbers_grouped_alike_by_the_pages_and_the_server(server: str, page) ->
     full = page.evaluate("async ns => { const { full } = await import('/static/js/lib.js'); return ns.map(full); }",
                          numbers)
     assert full == [commas(n) for n in numbers]
+    si = templates.env.filters["si"]  # the MACs of the server-rendered tables
+    numbers = [0, 7, 999, 1000, 1234, 61_706, 999_499, 11_689_512, 138_357_544, 1_500_000_000, 15_470_264_320,
+               -3_584, 0.5, None]
+    short = page.evaluate("async ns => { const { si } = await import('/static/js/lib.js'); return ns.map(si); }",
+                          numbers)
+    assert short == [si(n) for n in numbers]
+    assert si(15_470_264_320) == "15.5G" and si(1_500_000_000) == "1.5G" and si(138_357_544) == "138M"
     # and on the page: the facts table (lib.js) prints VGG's parameters as the VGG table (Jinja) does
     facts = page.eval_on_selector_all(".facts-table tbody tr",
                                       "rs => rs.map(r => [...r.cells].map(c => c.textContent))")

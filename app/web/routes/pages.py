@@ -25,11 +25,13 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
 def _fmt(n: int | float | None) -> str:
+    """Three significant digits with an SI suffix (1.5G, 138M, 11.7M, 61.7k), "?" when unknown:
+    lib.js's si(), so the server's tables and the scripts' print a number alike."""
     if n is None:
         return "?"
     for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= div:
-            return f"{n / div:.2f}{unit}" if unit == "G" else f"{n / div:.1f}{unit}"
+            return f"{float(f'{n / div:.3g}'):g}{unit}"
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 
