@@ -160,8 +160,10 @@ const live = new Live(
 
 // sizes proportional to the real maps (the largest map of the answer sets the scale); optional one scale per layer
 const sharedBox = document.getElementById("shared-scale");
-let lastRes = null;
-sharedBox.addEventListener("change", () => { if (lastRes) { view = null; show(lastRes); } });
+// the box recolours the canvases in place (what each shows now): an open unit panel stays open
+sharedBox.addEventListener("change", () => {
+  for (const v of view ? view.layers.values() : []) if (v.shown && !v.data) paintLayer(v, v.shown);
+});
 
 // "Not sure" (issue 11). LeNet-5 was trained with label smoothing, so even a clean digit tops out near 95%:
 // confidence alone cannot tell a letter from a digit. On MNIST's 10,000 test digits, "top probability below 80%
@@ -191,7 +193,7 @@ function doubt(res) {
 // others when they scroll into view); an answer after the pen lifted paints them all.
 // `?paint=rebuild` keeps the old way (every answer rebuilds every section and canvas): the bench's baseline.
 const REBUILD = new URLSearchParams(location.search).get("paint") === "rebuild";
-let view = null; // { key, layers: Map name -> { sec, stats, painter, data (the answer not yet painted) } }
+let view = null; // { key, layers: Map name -> { sec, stats, painter, data (the answer not yet painted), shown (the one painted) } }
 const onScreen = new Set();
 const watcher = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
   for (const e of entries) {
@@ -205,6 +207,7 @@ const watcher = "IntersectionObserver" in window ? new IntersectionObserver((ent
 function paintLayer(v, l, bytes) {
   v.stats.textContent = statsText(l);
   v.painter.paint(l.maps, sharedBox.checked ? [l.min, l.max] : null, bytes);
+  v.shown = l;
   v.data = null;
 }
 
@@ -219,7 +222,7 @@ function build(res, key) {
     const painter = paintMaps(grid, l.maps, { label: t("map"), ...paintOpts(l, { largest, shared: sharedBox.checked, digits: true }),
       decorate: units.decorate(l.name, l.maps) });
     frag.append(sec);
-    view.layers.set(l.name, { sec, stats, painter, data: null });
+    view.layers.set(l.name, { sec, stats, painter, data: null, shown: l });
     watcher?.observe(sec);
   }
   layersEl.replaceChildren(frag);
@@ -227,7 +230,6 @@ function build(res, key) {
 
 function show(res) {
   const whole = res.layers.every((l) => l.maps);
-  if (whole) lastRes = res;
   const top = res.top_k[0];
   const why = doubt(res);
   // the digit always leads (scripts read it); a doubted answer is greyed, marked "?" and said why

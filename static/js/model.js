@@ -93,7 +93,6 @@ async function run(dataURL) {
 }
 
 function clearResults() {
-  lastRes = null;
   image = null;
   document.getElementById("seen").removeAttribute("src");
   document.getElementById("topk").replaceChildren();
@@ -102,10 +101,12 @@ function clearResults() {
   document.dispatchEvent(new CustomEvent("convscope:cleared"));
 }
 
-let lastRes = null;
 const layerOf = new WeakMap(); // a painted section -> its layer's answer (first page of maps, min, max)
+// what each painted section's canvases show, page by page: [painter, maps, the layer's first answer], so the
+// colour-scale box recolours them in place (an open unit panel and the pages of "show more" stay)
+const painted = new Map();
 function show(res, t0) {
-  lastRes = res;
+  painted.clear();
   document.getElementById("seen").src = res.input.image;
   const ol = document.getElementById("topk");
   ol.replaceChildren(...res.top_k.map((t) => el("li", {},
@@ -135,7 +136,8 @@ const opts = (l) => paintOpts(l, { largest, shared: sharedBox && sharedBox.check
 
 function paintSection(sec) {
   const l = layerOf.get(sec);
-  paintMaps(sec.querySelector(".grid"), l.maps, { ...opts(l), decorate: units.decorate(l.name, l.maps) });
+  const painter = paintMaps(sec.querySelector(".grid"), l.maps, { ...opts(l), decorate: units.decorate(l.name, l.maps) });
+  painted.set(sec, [[painter, l.maps, l]]);
   addMore(sec, l, l.maps.offset + l.maps.channels, l.maps.total_channels);
 }
 
@@ -154,8 +156,9 @@ function addMore(sec, first, next, total) {
         image, top_k: 1, activations: "maps", layers: [sec.dataset.layer], map_offset: next, map_channels: 64, map_size: 56,
       });
       const l = res.layers.find((x) => x.name === sec.dataset.layer);
-      paintMaps(sec.querySelector(".grid"), l.maps,
+      const painter = paintMaps(sec.querySelector(".grid"), l.maps,
         { ...opts({ ...l, min: first.min, max: first.max }), decorate: units.decorate(l.name, l.maps) });
+      painted.get(sec)?.push([painter, l.maps, first]);
       addMore(sec, first, next + l.maps.channels, total);
     } catch (err) {
       b.textContent = err.message;
@@ -190,7 +193,9 @@ for (const b of document.querySelectorAll("#layer-table button.expand")) {
     for (const id of b.getAttribute("aria-controls").split(" ").filter(Boolean)) document.getElementById(id).hidden = !open;
   });
 }
-sharedBox?.addEventListener("change", () => { if (lastRes) show(lastRes, performance.now()); });
+sharedBox?.addEventListener("change", () => {
+  for (const pages of painted.values()) for (const [painter, maps, first] of pages) painter.paint(maps, opts(first).range);
+});
 window.convscopeRun = run; // for tests and the console
 diagram();
 kernelsView(document.getElementById("kernels"), model);

@@ -89,6 +89,40 @@ def test_pad_click_shows_box_panel_and_examples_matching_the_api(server: str, pa
     assert page.console_errors == []
 
 
+SUMS = """sel => [...document.querySelectorAll(sel)].map(c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let s = 0;
+  for (let i = 0; i < d.length; i += 4) s += d[i] + d[i + 1] + d[i + 2]; return s; })"""
+
+
+@pytest.mark.parametrize("where", ["/draw", "/models/lenet5"])
+def test_one_colour_scale_recolours_in_place_and_the_unit_panel_stays(server: str, page, where: str) -> None:
+    """Ticking "one colour scale" repaints the same canvases (an open unit panel stays open on its unit);
+    unticking gives back each channel's own scale, pixel for pixel."""
+    page.goto(server + where)
+    if where == "/draw":
+        draw(page, 3)
+        page.wait_for_function("() => document.getElementById('prediction').textContent === '3'", timeout=15000)
+    else:
+        page.click(".sample >> nth=0")
+        page.wait_for_selector("section[data-layer='C3'] canvas.map", timeout=60000)
+    maps = "section[data-layer='C3'] canvas.map"
+    _click_cell(page, f"{maps} >> nth=4", 5.5 / 10, 4.5 / 10)
+    page.wait_for_selector("#unit-panel .v-output", timeout=15000)
+    title = _panel(page)["title"]
+    page.eval_on_selector(f"{maps} >> nth=4", "c => { c.dataset.kept = 'yes'; }")  # the same element after?
+    own = page.evaluate(SUMS, maps)
+    page.check("#shared-scale")
+    page.wait_for_function("([sel, own]) => JSON.stringify((" + SUMS + ")(sel)) !== JSON.stringify(own)",
+                           arg=[maps, own])
+    assert page.get_attribute(f"{maps} >> nth=4", "data-kept") == "yes"
+    assert page.is_visible("#unit-panel .v-output") and _panel(page)["title"] == title
+    page.uncheck("#shared-scale")
+    page.wait_for_function("([sel, own]) => JSON.stringify((" + SUMS + ")(sel)) === JSON.stringify(own)",
+                           arg=[maps, own])
+    assert page.is_visible("#unit-panel .v-output") and _panel(page)["title"] == title
+    assert page.console_errors == []
+
+
 def test_pad_keyboard_selection_reads_values_and_opens_a_unit(server: str, page) -> None:
     page.goto(server + "/draw")
     draw(page, 7)
