@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from app.analysis import LayerInfo
@@ -41,10 +42,11 @@ def check_position(item: LayerInfo, shape: tuple[int, int, int], y: int, x: int,
 
 def box(size: float, jump: float, start: float, y: int, x: int) -> list[int]:
     """[top, left, bottom, right], inclusive, unclipped: pixel i spans [i, i+1), so a unit whose field is
-    centred at start + i*jump covers start + i*jump - size/2 .. that + size - 1."""
-    top = start + y * jump - size / 2
-    left = start + x * jump - size / 2
-    return [round(top), round(left), round(top + size - 1), round(left + size - 1)]
+    centred at start + i*jump covers start + i*jump - size/2 .. that + size - 1. Halves round up, as
+    the pages' Math.round does (static/js/unit.js rfBox); an even window can put the edge on a half."""
+    top = math.floor(start + y * jump - size / 2 + 0.5)
+    left = math.floor(start + x * jump - size / 2 + 0.5)
+    return [top, left, top + round(size) - 1, left + round(size) - 1]
 
 
 def rf_box(info: ModelInfo, layer: str, y: int, x: int) -> dict[str, Any]:

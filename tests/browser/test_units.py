@@ -123,6 +123,21 @@ def test_one_colour_scale_recolours_in_place_and_the_unit_panel_stays(server: st
     assert page.console_errors == []
 
 
+def test_rf_boxes_alike_on_the_page_and_the_server(server: str, page) -> None:
+    """The page draws a unit's box with unit.js's rfBox; the API answers with app.units.rf.box: the same
+    box for every field, the even windows whose edges fall on a half pixel too."""
+    from app.units.rf import box
+
+    page.goto(server + "/models/lenet5")
+    cases = [(size, jump, start, y, x) for size, jump, start in [(5, 1, 2), (2, 1, 0.5), (2, 1, 1.5), (4, 2, 1.5),
+                                                                  (6, 2, 2.5), (3, 2, 1), (24, 4, 2), (7, 1, 3)]
+             for y, x in [(0, 0), (1, 3), (5, 2)]]
+    got = page.evaluate("""async cs => { const { rfBox } = await import('/static/js/unit.js');
+        return cs.map(([size, jump, start, y, x]) => rfBox({ size, jump, start }, y, x)); }""", cases)
+    assert got == [box(*c) for c in cases]
+    assert box(2, 1, 1.5, 0, 0) == [1, 1, 2, 2]  # top = 1.5 - 1 = 0.5: up to 1, as Math.round(0.5)
+
+
 def test_pad_keyboard_selection_reads_values_and_opens_a_unit(server: str, page) -> None:
     page.goto(server + "/draw")
     draw(page, 7)
