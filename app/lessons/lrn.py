@@ -67,7 +67,7 @@ async def lrn_lesson(service: Service, req: PredictInput, lang: str, channels: i
     stages = lrn_stages(info.name)
     if not stages:
         raise bad_input(f"{info.name} has no LRN layer; try alexnet or vgg11-lrn", 404, "no_lrn")
-    service.registry.ensure_available(info.name)
+    info = await service.available(info.name)
     if req.image is None and req.pixels is None:
         raise bad_input("send the input as /predict takes it: an image (multipart 'image' or JSON 'image')")
     x, seen = service.prepare(info, req)

@@ -162,9 +162,10 @@ class Registry:
         return self._status[self.get(name).info.name]
 
     def ensure_available(self, name: str) -> None:
-        """503 when the model cannot serve (its file is broken, failed to load or was deleted)."""
+        """503 when the model cannot serve (its file is broken, failed to load or was deleted) and its
+        file is as it was then; a file put back or replaced since passes, to be read by the session's load."""
         status, error = self.status(name)
-        if status == "error":
+        if status == "error" and not self.changed(name):
             raise unavailable(self.info(name).name, error)
 
     def summaries(self) -> list[dict[str, Any]]:

@@ -112,6 +112,14 @@ class Service:
         """New weights were written for ``name``: serve them from the next request on."""
         self.registry.check(name)
 
+    async def available(self, name: str) -> ModelInfo:
+        """The model's info as its file is now, read again off the event loop where the file was put
+        back or replaced since; 503 when it cannot serve."""
+        self.registry.ensure_available(name)
+        info = (await self.blocking(self.registry.current, name)).info
+        self.registry.ensure_available(info.name)  # the file read again may be broken too
+        return info
+
     async def blocking(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
@@ -169,8 +177,7 @@ class Service:
         """Preprocess, run and summarise one input; every step inside an admission slot and on a
         worker thread, so the event loop (and /healthz) never waits for a request's work."""
         info = self.registry.info(req.model)
-        if self.registry.status(info.name)[0] == "error" and not self.registry.changed(info.name):
-            self.registry.ensure_available(info.name)  # 503; a restored file is looked at again instead
+        self.registry.ensure_available(info.name)  # 503; a restored file is looked at again instead
         if req.image is None and req.pixels is None:
             raise bad_input("send an image (multipart field 'image', or JSON 'image' as a data URL or base64)"
                             + (" or JSON 'pixels' (28x28 numbers in [0,1])" if info.input_kind == "digit" else ""))

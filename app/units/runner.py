@@ -16,12 +16,6 @@ from app.units.graph import Located, graph
 from app.units.unit import conv_unit, pool_unit
 
 
-def _available(service: Service, name: str) -> ModelInfo:
-    info = service.registry.info(name)
-    service.registry.ensure_available(info.name)
-    return info
-
-
 def _locate(service: Service, info: ModelInfo, layer: str) -> tuple[Any, Located, str]:
     """(graph, located computation, exposed tensor) of ``layer``; blocking (may build the model file)."""
     i, _ = rfmod.find_layer(info, layer)
@@ -33,7 +27,7 @@ def _locate(service: Service, info: ModelInfo, layer: str) -> tuple[Any, Located
 async def unit(service: Service, req: PredictInput, layer: str, channel: int, y: int, x: int) -> dict[str, Any]:
     """POST /api/models/{name}/unit: one activation's arithmetic on the request's input."""
     t0 = time.perf_counter()
-    info = _available(service, req.model)
+    info = await service.available(req.model)
     _, item = rfmod.find_layer(info, layer)
     shape = rfmod.spatial(info, item)
     rfmod.check_position(item, shape, y, x, channel)
@@ -94,6 +88,6 @@ def _locate_conv(service: Service, info: ModelInfo, layer: str) -> tuple[Any, Lo
 
 async def kernels(service: Service, name: str, layer: str, filt: int | None, norms_only: bool) -> dict[str, Any]:
     """GET /api/models/{name}/kernels: a conv layer's weights, exactly the initializer's bytes."""
-    info = _available(service, name)
+    info = await service.available(name)
     rfmod.find_layer(info, layer)
     return await service.blocking(_kernels, service, info, layer, filt, norms_only)

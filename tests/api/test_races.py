@@ -87,6 +87,17 @@ def test_restored_and_new_files_are_servable_without_a_listing(tmp_path) -> None
         shutil.copy(keep, path)  # restored: no GET /api/models in between
         os.utime(path, (time.time() + 3, time.time() + 3))
         assert _photo(c, "tiny").status_code == 200
+        # and the other endpoints that run a model look again as predict does (a unit, an explanation)
+        first = c.get("/api/models/tiny").json()["layers"][0]["name"]
+        files = {"image": ("x.png", PHOTO, "image/png")}
+        for ask in (lambda: c.post(f"/api/models/tiny/unit?layer={first}&channel=0&y=1&x=1", files=files),
+                    lambda: c.post("/api/models/tiny/explain", data={"method": "gradcam"}, files=files)):
+            path.unlink()
+            assert _photo(c, "tiny").status_code == 503
+            shutil.copy(keep, path)
+            os.utime(path, (time.time() + 3, time.time() + 3))
+            r = ask()
+            assert r.status_code == 200, r.text
         shutil.copy(keep, tmp_path / "fresh.onnx")  # a new file: servable at once
         r = _photo(c, "fresh")
         assert r.status_code == 200, r.text
