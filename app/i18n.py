@@ -90,7 +90,17 @@ ERROR_SENTENCES = {
     "internal": N_("Internal error; the server logged the details."),
     "unexplainable": N_("This model's classifier head cannot be read, so it cannot be explained."),
     "non_finite": N_("The model gave values that are not finite numbers; there is nothing to explain."),
+    "run_failed": N_("The model failed while running: onnxruntime cannot run this file."),
+    "broken_image": N_("The image could not be decoded; is the file complete?"),
+    "unsupported_media_type": N_("Send the image as multipart/form-data (field 'image') or as JSON."),
+    "not_built": N_("This model's file is not built yet; run convscope build."),
+    "no_lrn": N_("This model has no LRN layer; try AlexNet or VGG-11 with LRN."),
+    "no_data": N_("The MNIST test images are not available on this server."),
+    "no_checkpoint": N_("No published checkpoint is known for this model."),
+    "download_busy": N_("Another download is running; one at a time. Try again when it is done."),
 }
+# codes whose message is already in the request's language where it is raised
+TRANSLATED_AT_RAISE = frozenset({"downloads_disabled"})
 
 
 def error_message(code: str, message: str) -> str:

@@ -39,7 +39,8 @@ async function follow(spot, btn, msg, name) {
       return;
     } else {
       bar.remove();
-      say(msg, job.error || t("the download failed"), true);
+      // the server's words (English, naming the mirror and the file) after a lead in the page's language
+      say(msg, job.error ? t("the download failed: {why}", { why: job.error }) : t("the download failed"), true);
       btn.disabled = false;
       return;
     }

@@ -103,6 +103,8 @@ def test_a_graph_that_fails_at_run_time_is_a_503_wherever_it_runs(models_dir) ->
             assert r.status_code == 503, (r.request.url, r.text)
             err = r.json()["error"]
             assert err["code"] == "run_failed" and "Gather" in err["message"] and "'bad'" in err["message"]
+        r = c.post("/predict?lang=zh", json={"model": "bad", **_png()})  # a page in Chinese: its sentence
+        assert r.status_code == 503 and r.json()["error"]["message"].startswith("模型运行时出错")
         with c.websocket_connect("/ws/predict") as ws:
             ws.send_json({"model": "bad", **_png()})
             assert ws.receive_json()["error"]["code"] == "run_failed"

@@ -97,3 +97,24 @@ def test_get_weights_refused_when_downloads_are_off(page, tmp_path, checkpoint) 
         with urllib.request.urlopen(url + "/api/models/resnet18/weights", timeout=10) as r:
             st = json.load(r)
         assert st["allowed"] is False and "--allow-downloads" in st["enable"]
+
+
+def test_a_failed_download_says_so_in_the_page_language(page, tmp_path, checkpoint) -> None:
+    """A mirror that changes one byte: the sha256 check refuses the file, and a Chinese page leads
+    the server's own account (which names the file and both digests) with its own words."""
+    models = tmp_path / "models"
+    models.mkdir()
+    copy_lenet(models)
+    with mirror(checkpoint.parent, {checkpoint.name: "tampered"}) as (mirror_url, _, hits), \
+            serve(models, env=_env(tmp_path, mirror_url, checkpoint)) as url:
+        page.goto(url + "/models/resnet18?lang=zh")
+        button = page.locator("#untrained-banner .get-weights button")
+        button.wait_for(timeout=15000)
+        button.click()
+        status = page.locator("#untrained-banner .get-weights-status.error")
+        status.wait_for(timeout=120000)
+        text = status.inner_text()
+        assert text.startswith("下载失败：") and "sha256" in text, text
+        assert not button.is_disabled()
+        assert hits == [f"/models/{checkpoint.name}"] and _detail(url)["weights"] == "untrained"
+        assert page.console_errors == []
