@@ -74,21 +74,22 @@ def test_wheel_installs_and_serves_from_any_folder(tmp_path: Path) -> None:
     house = tmp_path / "wheelhouse"
     wheelhouse.build([r for r in meta.get_all("Requires-Dist") if "extra ==" not in r], house)
 
+    data_home = tmp_path / "data-home"
+    # a user's environment: none of this shell's CONVSCOPE_*, PYTHONPATH (which would import this checkout) or venv
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVSCOPE_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(data_home), OMP_WAIT_POLICY="PASSIVE")
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)  # this interpreter's pip installs into it (faster)
     py = env_dir / "bin" / "python"
     subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-compile",
                     "--disable-pip-version-check", "--no-index", "--find-links", str(house), str(wheel)],
-                   check=True, cwd=tmp_path)
+                   check=True, cwd=tmp_path, env=env)
     installed = subprocess.run([str(py), "-c", "import app; print(app.__file__)"], check=True, text=True,
-                               capture_output=True, cwd=tmp_path).stdout
+                               capture_output=True, cwd=tmp_path, env=env).stdout
     assert installed.startswith(str(env_dir)), installed
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    data_home = tmp_path / "data-home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVSCOPE_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update(HOME=str(tmp_path / "home"), XDG_DATA_HOME=str(data_home), OMP_WAIT_POLICY="PASSIVE")
     port = free_port()
     proc = subprocess.Popen([str(env_dir / "bin" / "convscope"), "serve", "--port", str(port),
                              "--log-level", "warning"], cwd=elsewhere, env=env)
