@@ -20,6 +20,7 @@ from app.metrics import Metrics, RequestMetrics
 from app.serving import providers
 from app.serving.service import Service
 from app.web import docs, errors
+from app.web.compress import PageGZip
 from app.web.csp import SecurityHeaders
 from app.web.limits import BodyLimit, HeadAsGet
 from app.web.routes import api, downloads, explain, health, lessons, pages, units, ws
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.pretrained = Pretrained(settings, on_imported=lambda name: app.state.service.imported(name))
     app.state.replica = f"{socket.gethostname()}:{os.getpid()}"  # Ray Serve replicas name themselves
-    app.add_middleware(HeadAsGet)  # innermost: metrics still count HEAD as HEAD
+    app.add_middleware(PageGZip)  # pages and /static gzipped for browsers that ask; the API's JSON is not
+    app.add_middleware(HeadAsGet)  # metrics still count HEAD as HEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s,
                        on_reject=lambda: metrics.rejected.labels("too_large").inc())
     app.add_middleware(RequestMetrics, metrics=metrics)
