@@ -1,7 +1,7 @@
 // The drawing pad: pointer strokes -> live predictions over WS /ws/predict (live.js) with the chosen digit
 // model -> bars, input, every layer's maps.
 import { t } from "./i18n.js";
-import { el } from "./lib.js";
+import { el, pct } from "./lib.js";
 import { kernelsView } from "./kernels.js";
 import { Live } from "./live.js";
 import { layerSection, largestSide, paintOpts } from "./layers.js";
@@ -180,7 +180,7 @@ function inkLength() {
 
 // null when the answer stands, otherwise why it does not
 function doubt(res) {
-  const top = res.top_k[0], p = (x) => (x * 100).toFixed(1);
+  const top = res.top_k[0], p = pct;
   if (inkLength() < UNSURE.minInk * pad.width) return t("Too little ink for a digit (a dot or a tap): the network would say {label} at {p}%, but that means nothing.", { label: top.label, p: p(top.probability) });
   if (top.probability < UNSURE.minProb) return t("The best guess, {label}, has only {p}% (below {min}%).", { label: top.label, p: p(top.probability), min: UNSURE.minProb * 100 });
   const bits = -res.top_k.reduce((h, k) => h + (k.probability > 0 ? k.probability * Math.log2(k.probability) : 0), 0);
@@ -241,7 +241,7 @@ function show(res) {
   const probs = new Array(10).fill(0);
   for (const t of res.top_k) probs[t.index] = t.probability;
   probs.forEach((p, d) => {
-    const text = `${(p * 100).toFixed(1)}%`, row = barEls[d];
+    const text = `${pct(p)}%`, row = barEls[d];
     row.fill.classList.toggle("best", d === top.index);
     if (row.pct.textContent === text) return; // unchanged: no style or layout work
     row.fill.style.transform = `scaleX(${p})`; // the compositor animates it: no layout

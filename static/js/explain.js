@@ -4,7 +4,7 @@
 // input with an opacity slider and a legend, the deletion/insertion curves and the sanity check.
 // Every server string reaches the page as text (lib.js), never as HTML.
 import { t } from "./i18n.js";
-import { el, fill, getJSON, readJSON, sig3, svg } from "./lib.js";
+import { el, fill, getJSON, pct, readJSON, sig3, svg } from "./lib.js";
 
 const root = document.getElementById("why-panel");
 let last = null; // the latest prediction: {model, input, result}
@@ -76,8 +76,8 @@ document.addEventListener("convscope:predicted", async (e) => {
   if (!root) return;
   if (root.hidden) mount();
   fill(ui.target, ...last.result.top_k.map((c, i) => el("option", { value: c.index },
-    (i === 0 ? t("{label} ({pct}%), top-1", { label: c.label, pct: (c.probability * 100).toFixed(1) })
-      : t("{label} ({pct}%)", { label: c.label, pct: (c.probability * 100).toFixed(1) })))));
+    (i === 0 ? t("{label} ({pct}%), top-1", { label: c.label, pct: pct(c.probability) })
+      : t("{label} ({pct}%)", { label: c.label, pct: pct(c.probability) })))));
   if (first) {
     try {
       opts = await loadOptions(last.model);
@@ -190,7 +190,7 @@ async function show(r) {
       : t("RISE saliency ({h}×{w})", dims);
   fill(ui.result,
     el("figure", { class: "why-fig" }, canvas,
-      el("figcaption", {}, t("{what} for “{label}” ({pct}%)", { what, label: r.target.label, pct: (r.target.probability * 100).toFixed(1) })),
+      el("figcaption", {}, t("{what} for “{label}” ({pct}%)", { what, label: r.target.label, pct: pct(r.target.probability) })),
       el("label", {}, t("opacity"), " ", opacity), legend(lo, hi)),
     el("figure", { class: "why-fig" }, curves(r.curves, r),
       el("figcaption", {}, t("probability of the class as pixels are deleted (from the map's highest, or at random) or inserted into a blank (zero = mean) input"))),

@@ -60,6 +60,10 @@ export function si(n) {
 // "—" when unknown.
 export const fmt = (v) => (v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
 
+// A probability or fraction as a percentage's number, `digits` decimals (0.9512 -> "95.1"); the "%" is the caller's
+// (translated sentences place it).
+export const pct = (p, digits = 1) => (p * 100).toFixed(digits);
+
 // Three significant digits (an AUC, a correlation), whole from 100 up; "—" when unknown.
 export const sig3 = (v) => (v == null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
 

@@ -2,7 +2,7 @@
 // Format (see app/serving/run.py): base64 of channels*height*width bytes; byte v of channel c
 // stands for min[c] + v/255 * (max[c] - min[c]).
 import { t } from "./i18n.js";
-import { fmt } from "./lib.js";
+import { fmt, pct } from "./lib.js";
 
 // viridis, 9 control points, interpolated into a 256-entry lookup table
 const STOPS = [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
@@ -148,5 +148,5 @@ export function paintMaps(grid, maps, { scale = 3, label = t("ch"), side = null,
 
 export function statsText(l) {
   return t("min {min} · max {max} · mean {mean} · {zero}% zero", {
-    min: fmt(l.min), max: fmt(l.max), mean: fmt(l.mean), zero: (l.zero_fraction * 100).toFixed(0) });
+    min: fmt(l.min), max: fmt(l.max), mean: fmt(l.mean), zero: pct(l.zero_fraction, 0) });
 }

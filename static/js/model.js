@@ -1,6 +1,6 @@
 // The layer explorer: network diagram, image upload / samples -> top-5 and lazily painted maps per layer.
 import { t } from "./i18n.js";
-import { el, postJSON, svg } from "./lib.js";
+import { el, pct, postJSON, svg } from "./lib.js";
 import { layerSection, largestSide, paintOpts } from "./layers.js";
 import { paintMaps } from "./maps.js";
 import "./predict.js";
@@ -110,7 +110,7 @@ function show(res, t0) {
   document.getElementById("seen").src = res.input.image;
   const ol = document.getElementById("topk");
   ol.replaceChildren(...res.top_k.map((t) => el("li", {},
-    el("span", { class: "lab" }, t.label), " ", el("span", { class: "p" }, `${(t.probability * 100).toFixed(1)}%`))));
+    el("span", { class: "lab" }, t.label), " ", el("span", { class: "p" }, `${pct(t.probability)}%`))));
   const observer = new IntersectionObserver((entries) => {
     for (const e of entries) {
       if (!e.isIntersecting) continue;
