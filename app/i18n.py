@@ -97,10 +97,14 @@ ERROR_SENTENCES = {
     "no_lrn": N_("This model has no LRN layer; try AlexNet or VGG-11 with LRN."),
     "no_data": N_("The MNIST test images are not available on this server."),
     "no_checkpoint": N_("No published checkpoint is known for this model."),
+    "bad_request": N_("The request's headers are not valid."),
+    "body_timeout": N_("The upload did not arrive in time; send it again."),
     "download_busy": N_("Another download is running; one at a time. Try again when it is done."),
 }
 # codes whose message is already in the request's language where it is raised
 TRANSLATED_AT_RAISE = frozenset({"downloads_disabled"})
+# codes the connection guard (app/web/connections.py) answers before a request is read: no language known
+BEFORE_ANY_REQUEST = frozenset({"too_many_connections"})
 
 
 def error_message(code: str, message: str) -> str:

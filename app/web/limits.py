@@ -10,6 +10,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_body
+from app.i18n import error_message
 
 
 class BodyTooLarge(Exception):
@@ -90,7 +91,7 @@ class BodyLimit:
 
     @staticmethod
     async def _reply(send: Send, status: int, code: str, message: str) -> None:
-        body = json.dumps(error_body(status, code, message)).encode()
+        body = json.dumps(error_body(status, code, error_message(code, message)), ensure_ascii=False).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

@@ -82,12 +82,15 @@ def test_error_messages_follow_the_language(client) -> None:
     r = client.post("/predict?lang=zh", json=blank)
     assert r.status_code == 422 and r.headers["content-language"] == "zh"
     assert r.json()["error"] == {"status": 422, "code": "no_digit", "message": "请先写一个数字：画面上没有笔迹。"}
+    big = b"0" * (11 * 1024 * 1024)  # refused by the body-limit middleware, before any route: still in Chinese
+    r = client.post("/predict?lang=zh", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["message"] == "上传的内容太大。"
     r = client.get("/api/models/nope", headers={"accept-language": "zh-CN"})
     assert r.status_code == 404 and r.json()["error"]["message"] == "未找到。"
 
 
 def _raised_codes() -> dict[str, str]:
-    """Every error code app/ raises (AppError, bad_input, error_body, unavailable calls) -> where."""
+    """Every error code app/ raises (AppError, bad_input, error_body and the middleware's _reply calls) -> where."""
     import ast
     import re
     from pathlib import Path
@@ -99,7 +102,7 @@ def _raised_codes() -> dict[str, str]:
             if not isinstance(n, ast.Call):
                 continue
             name = getattr(n.func, "id", None) or getattr(n.func, "attr", None)
-            if name not in ("AppError", "bad_input", "error_body"):
+            if name not in ("AppError", "bad_input", "error_body", "_reply"):  # _reply: the body-limit middleware
                 continue
             for a in [*n.args, *(k.value for k in n.keywords if k.arg == "code")]:
                 if isinstance(a, ast.Constant) and isinstance(a.value, str) and re.fullmatch(r"[a-z_]+", a.value):
@@ -111,9 +114,9 @@ def test_every_error_code_has_a_sentence_in_each_language() -> None:
     """A page in Chinese shows an error's translated sentence (i18n.error_message): a code raised
     without one would reach the page in English."""
     codes = _raised_codes()
-    assert {"no_digit", "run_failed", "model_unavailable", "timeout", "invalid_input"} <= set(codes)  # the scan works
+    assert {"no_digit", "run_failed", "model_unavailable", "timeout", "invalid_input", "body_timeout"} <= set(codes)
     missing = {c: where for c, where in codes.items()
-               if c not in i18n.ERROR_SENTENCES and c not in i18n.TRANSLATED_AT_RAISE}
+               if c not in i18n.ERROR_SENTENCES.keys() | i18n.TRANSLATED_AT_RAISE | i18n.BEFORE_ANY_REQUEST}
     assert not missing, f"error codes with no sentence in app/i18n.py ERROR_SENTENCES: {missing}"
     zh = i18n.gettext_for("zh")
     assert all(zh(s) != s for s in i18n.ERROR_SENTENCES.values())
