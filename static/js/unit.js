@@ -148,7 +148,18 @@ export function createUnits({ modelName, model = null }) {
     }
   }
 
-  const panelRf = { rf: null, layerRf: null, canvas: null, text: null, slider: null, extent: null };
+  const panelRf = { rf: null, layerRf: null, canvas: null, text: null, slider: null, extent: null, box: null };
+  // the input the network saw, decoded once per answer (not once per step of the walking box)
+  let seenImg = null;
+  function seenImage() {
+    if (!seen) return null;
+    if (!seenImg || seenImg.dataset.src !== seen) {
+      seenImg = new Image();
+      seenImg.dataset.src = seen;
+      seenImg.src = seen;
+    }
+    return seenImg;
+  }
 
   function render(model, s, withRf) {
     if (!withRf && panel.querySelector(".unit-math")) return; // live update: keep the panel, refresh numbers
@@ -220,6 +231,7 @@ export function createUnits({ modelName, model = null }) {
   }
 
   function drawRf(model, box) {
+    panelRf.box = box;
     const cv = panelRf.canvas, ctx = cv.getContext("2d");
     const [, IH, IW] = model.input_shape;
     const [t0, l0, b0, r0] = panelRf.extent || [0, 0, IH - 1, IW - 1];
@@ -229,23 +241,19 @@ export function createUnits({ modelName, model = null }) {
     ctx.strokeStyle = "#b8bcc7";
     for (let d = -cv.height; d < cv.width; d += 8) { ctx.beginPath(); ctx.moveTo(d, cv.height); ctx.lineTo(d + cv.height, 0); ctx.stroke(); }
     const ox = -l0 * k, oy = -t0 * k;
-    const paint = () => {
-      if (img.complete && img.naturalWidth) { ctx.imageSmoothingEnabled = false; ctx.drawImage(img, ox, oy, IW * k, IH * k); }
-      if (!box) return;
-      ctx.fillStyle = "rgba(255, 196, 0, 0.18)";
-      ctx.fillRect(ox + box[1] * k, oy + box[0] * k, (box[3] - box[1] + 1) * k, (box[2] - box[0] + 1) * k);
-      ctx.lineWidth = 2;
-      ctx.strokeStyle = "#ffb000";
-      ctx.strokeRect(ox + box[1] * k, oy + box[0] * k, (box[3] - box[1] + 1) * k, (box[2] - box[0] + 1) * k);
-      ctx.setLineDash([3, 3]);
-      ctx.strokeStyle = "#2f6fdf";
-      ctx.strokeRect(ox, oy, IW * k, IH * k);
-      ctx.setLineDash([]);
-    };
-    const img = new Image();
-    img.onload = paint;
-    if (seen) img.src = seen;
-    paint();
+    const img = seenImage();
+    if (img && img.complete && img.naturalWidth) { ctx.imageSmoothingEnabled = false; ctx.drawImage(img, ox, oy, IW * k, IH * k); }
+    else if (img) img.onload = () => drawRf(model, panelRf.box); // once decoded: the box shown by then, not this one
+    if (!box) return;
+    ctx.fillStyle = "rgba(255, 196, 0, 0.18)";
+    ctx.fillRect(ox + box[1] * k, oy + box[0] * k, (box[3] - box[1] + 1) * k, (box[2] - box[0] + 1) * k);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#ffb000";
+    ctx.strokeRect(ox + box[1] * k, oy + box[0] * k, (box[3] - box[1] + 1) * k, (box[2] - box[0] + 1) * k);
+    ctx.setLineDash([3, 3]);
+    ctx.strokeStyle = "#2f6fdf";
+    ctx.strokeRect(ox, oy, IW * k, IH * k);
+    ctx.setLineDash([]);
   }
 
   // after each prediction: remember its input; move the open panel into the re-rendered section and refresh it

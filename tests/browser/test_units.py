@@ -138,6 +138,27 @@ def test_rf_boxes_alike_on_the_page_and_the_server(server: str, page) -> None:
     assert box(2, 1, 1.5, 0, 0) == [1, 1, 2, 2]  # top = 1.5 - 1 = 0.5: up to 1, as Math.round(0.5)
 
 
+def test_walking_the_box_decodes_the_input_once_and_draws_it(server: str, page) -> None:
+    page.goto(server + "/draw")
+    draw(page, 3)
+    page.wait_for_function("() => document.getElementById('prediction').textContent === '3'", timeout=15000)
+    _click_cell(page, "section[data-layer='C3'] canvas.map >> nth=0", 0.5, 0.5)
+    page.wait_for_selector("#unit-panel .v-output", timeout=15000)
+    page.evaluate("""() => { const I = window.Image; window.decoded = 0;
+        window.Image = class extends I { constructor(...a) { super(...a); window.decoded++; } }; }""")
+    for v in range(0, 100, 5):  # 20 steps of the slider across C3's 10x10 units
+        page.eval_on_selector("#unit-panel .rf-walk", "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", v)
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.decoded") <= 1  # was one new Image (a data-URL decode) per step
+    # the input is on the canvas: the drawn digit's ink is dark and its background light, inside the dashed frame
+    spread = page.eval_on_selector("#unit-panel .rf-canvas", """c => { const d = c.getContext('2d')
+        .getImageData(0, 0, c.width, c.height).data; let lo = 255, hi = 0;
+        for (let i = 0; i < d.length; i += 4) { const g = d[i + 1]; lo = Math.min(lo, g); hi = Math.max(hi, g); }
+        return hi - lo; }""")
+    assert spread > 150
+    assert page.console_errors == []
+
+
 def test_pad_keyboard_selection_reads_values_and_opens_a_unit(server: str, page) -> None:
     page.goto(server + "/draw")
     draw(page, 7)
