@@ -98,10 +98,13 @@ def photo(img: Image.Image, shape: list[int], mean: tuple[float, ...], std: tupl
     short = 256 if 224 <= h <= 256 else round(h / 0.875)
     iw, ih = img.size
     scale = short / min(iw, ih)
-    nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
-    img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
+    nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))  # the resized image the crop is taken from
     left, top = (nw - w) // 2, (nh - h) // 2
-    img = img.crop((left, top, left + w, top + h))
+    # only the part the crop keeps is resized (its box in the source, at the same per-axis scale): a 1x100000
+    # image would otherwise be scaled to 25,600,000x256 first (~20 GB) to keep 224x224 of it
+    sx, sy = nw / iw, nh / ih
+    img = img.resize((w, h), Image.Resampling.BILINEAR, box=(left / sx, top / sy, (left + w) / sx, (top + h) / sy),
+                     reducing_gap=None)
     a = np.asarray(img, dtype=np.float32) * np.float32(pixel_range / 255.0)
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     if bgr and a.shape[0] == 3:

@@ -69,3 +69,35 @@ def test_photo_resize_crop_normalise() -> None:
     assert x.shape == (1, 3, 224, 224) and np.abs(x).max() < 0.02
     x = pre.photo(img, [3, 227, 227], (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert x.shape == (1, 3, 227, 227)
+
+
+@pytest.mark.parametrize("size", [(400, 266), (37, 300), (640, 480), (300, 300)])
+def test_photo_resizes_only_what_the_crop_keeps_as_resize_then_crop_would(size: tuple[int, int]) -> None:
+    """The crop's box resized from the source equals resizing the whole image and cropping (the textbook
+    order), within one grey level (PIL's fixed-point filter weights round a few pixels the other way)."""
+    rng = np.random.default_rng(sum(size))
+    img = Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8))
+    for side, short in ((224, 256), (227, 256), (32, 37)):
+        x = pre.photo(img, [3, side, side], (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))[0] * 255
+        scale = short / min(size)
+        nw, nh = max(side, round(size[0] * scale)), max(side, round(size[1] * scale))
+        whole = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
+        left, top = (nw - side) // 2, (nh - side) // 2
+        want = np.asarray(whole.crop((left, top, left + side, top + side)), np.float32).transpose(2, 0, 1)
+        assert np.abs(x - want).max() <= 1.0 + 1e-3, (size, side)
+
+
+def test_a_thin_strip_is_not_blown_up_before_the_crop(monkeypatch) -> None:
+    """A 1x100000 strip (a few hundred bytes as PNG): no resize may ask for more than the crop."""
+    asked: list[tuple[int, int]] = []
+    real = Image.Image.resize
+
+    def watch(self, size, *a, **kw):
+        asked.append(tuple(size))
+        return real(self, size, *a, **kw)
+
+    monkeypatch.setattr(Image.Image, "resize", watch)
+    for strip in (Image.new("RGB", (100_000, 1), (9, 9, 9)), Image.new("RGB", (1, 100_000), (9, 9, 9))):
+        x = pre.photo(strip, [3, 224, 224], (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        assert x.shape == (1, 3, 224, 224)
+    assert asked and max(w * h for w, h in asked) <= 224 * 224
