@@ -147,7 +147,8 @@ def test_walking_the_box_decodes_the_input_once_and_draws_it(server: str, page) 
     page.evaluate("""() => { const I = window.Image; window.decoded = 0;
         window.Image = class extends I { constructor(...a) { super(...a); window.decoded++; } }; }""")
     for v in range(0, 100, 5):  # 20 steps of the slider across C3's 10x10 units
-        page.eval_on_selector("#unit-panel .rf-walk", "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", v)
+        page.eval_on_selector("#unit-panel .rf-walk",
+                              "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", v)
     page.wait_for_timeout(200)
     assert page.evaluate("window.decoded") <= 1  # was one new Image (a data-URL decode) per step
     # the input is on the canvas: the drawn digit's ink is dark and its background light, inside the dashed frame
