@@ -90,6 +90,7 @@ ERROR_SENTENCES = {
     "internal": N_("Internal error; the server logged the details."),
     "unexplainable": N_("This model's classifier head cannot be read, so it cannot be explained."),
     "non_finite": N_("The model gave values that are not finite numbers; there is nothing to explain."),
+    "out_of_memory": N_("The server ran out of memory for this request; try again in a moment."),
     "run_failed": N_("The model failed while running: onnxruntime cannot run this file."),
     "broken_image": N_("The image could not be decoded; is the file complete?"),
     "unsupported_media_type": N_("Send the image as multipart/form-data (field 'image') or as JSON."),

@@ -27,7 +27,7 @@ from app.explain import render
 from app.explain.backprop import Pass, gradcam
 from app.explain.graph import Graph
 from app.explain.ops import softmax
-from app.serving.service import ort_errors
+from app.serving.run import fixed_batch, run_rows
 
 STEPS = 8  # points of the deletion/insertion curves besides the two ends
 CHECK_RUNS = 1 + 3 * (STEPS - 1)  # the blank input, then 7 interior points of three curves
@@ -46,11 +46,10 @@ def default_patch(size: int) -> tuple[int, int]:
     return patch, max(1, patch // 2)
 
 
-def batch_size(sess: ort.InferenceSession, default: int) -> int:
+def batch_size(sess: ort.InferenceSession, input_name: str, default: int) -> int:
     """How many copies one run takes: ``default``, or 1 where the graph's input fixes its batch
     (foreign files often do); Job.run falls back to 1 by itself when a graph fixes it inside."""
-    dim = sess.get_inputs()[0].shape[0]
-    return 1 if isinstance(dim, int) else default
+    return 1 if fixed_batch(sess, input_name) else default
 
 
 def grid(size: int, patch: int, stride: int) -> int:
@@ -83,20 +82,12 @@ class Job:
     def run(self, xb: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
         if self.cancelled.is_set():
             raise Cancelled()
-        if self.batch == 1 and len(xb) > 1:
-            parts = [self.run(xb[i:i + 1], names) for i in range(len(xb))]
-            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         t = time.perf_counter()
         names = list(dict.fromkeys([self.prob_output, *names]))
-        try:
-            outs = dict(zip(names, self.sess.run(names, {self.input_name: xb}, self.opts), strict=True))
-        except ort_errors():
-            if len(xb) == 1 or self.opts.terminate:
-                raise
-            # a graph that fixes its batch inside (a Reshape to [1, -1], say) fails on a batch:
-            # one copy at a time from here on, and a graph that fails anyway fails on the first
-            self.batch = 1
-            return self.run(xb, names)
+        got, whole = run_rows(self.sess, names, self.input_name, xb, self.opts, self.batch > 1)
+        if not whole:
+            self.batch = 1  # the graph fixes its batch (run_rows): one copy per run from here on
+        outs = dict(zip(names, got, strict=True))
         self.run_s += time.perf_counter() - t
         p = outs[self.prob_output].reshape(xb.shape[0], -1)
         outs["@prob"] = p if self.prob_is_softmax else softmax(p.astype(np.float64)).astype(np.float32)
@@ -120,7 +111,7 @@ class Job:
     def random_probs(self, head_in: np.ndarray, cls: int, random_head: dict[str, np.ndarray]) -> np.ndarray:
         if self.batch == 1 and len(head_in) > 1:  # the head's NumPy twin fixes its batch where the graph does
             return np.concatenate([self.random_probs(h[None], cls, random_head) for h in head_in])
-        z = Pass(self.graph, {self.head: head_in}, random_head).logits()
+        z = Pass(self.graph, {self.head: head_in}, random_head).logits().reshape(len(head_in), -1)  # [N,10,1,1] too
         return softmax(z.astype(np.float64))[:, cls].astype(np.float32)
 
 

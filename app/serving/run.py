@@ -113,6 +113,42 @@ def run(sess: ort.InferenceSession, info: ModelInfo, x: np.ndarray, activations:
     return prob, outs
 
 
+def ort_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions onnxruntime raises from a run (its pybind errors)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as st
+
+    names = ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph", "NotImplemented", "EPFail")
+    return tuple(getattr(st, n) for n in names if hasattr(st, n))
+
+
+def fixed_batch(sess: ort.InferenceSession, input_name: str) -> bool:
+    """Whether the graph's input fixes its batch (foreign files often declare [1, C, H, W])."""
+    dim = next(i for i in sess.get_inputs() if i.name == input_name).shape[0]
+    return isinstance(dim, int)
+
+
+def run_rows(sess: ort.InferenceSession, names: list[str], input_name: str, x: np.ndarray,
+             opts: ort.RunOptions | None = None, whole: bool = True) -> tuple[list[np.ndarray], bool]:
+    """``names`` for each row of x (N, ...), each output (N, ...): in one run while ``whole``, else one
+    row at a time. A graph that fixes its batch inside (a Reshape to [1, -1], say) fails on a batch,
+    or answers it with other than N rows: then the rows run one by one. Returns the outputs and
+    whether the batch ran whole (pass it as the next call's ``whole``)."""
+    n = len(x)
+    if whole and n > 1:
+        try:
+            outs = sess.run(names, {input_name: x}, opts)
+            if all(o.ndim and o.shape[0] == n for o in outs):
+                return outs, True
+        except ort_errors():
+            if opts is not None and opts.terminate:
+                raise
+        whole = False
+    rows = [sess.run(names, {input_name: x[i:i + 1]}, opts) for i in range(n)]
+    # a batch-1 graph's output may lack the batch axis ([10] for [1, 10])
+    cols = [[o if o.ndim and o.shape[0] == 1 else o[None] for o in col] for col in zip(*rows, strict=True)]
+    return [np.concatenate(col) for col in cols], whole
+
+
 def check_layers(info: ModelInfo, wanted: tuple[str, ...]) -> None:
     """422 when ``layers`` names a layer the model does not expose, listing the valid names."""
     valid = [layer.name for layer in info.layers]

@@ -23,7 +23,7 @@ from app.metrics import Metrics
 from app.serving import preprocess as pre
 from app.serving import providers
 from app.serving.registry import Registry
-from app.serving.run import MapOptions, Timer, answer, check_layers, run
+from app.serving.run import MapOptions, Timer, answer, check_layers, ort_errors, run
 
 T = TypeVar("T")
 
@@ -211,13 +211,18 @@ class Service:
             self.metrics.rejected.labels("timeout").inc()
             raise AppError(504, "timeout", f"the {what} took longer than "
                            f"{self.settings.inference_timeout_s:g} s and was stopped{progress()}") from None
+        except MemoryError:
+            raise AppError(503, "out_of_memory", f"the server ran out of memory for this {what} of model "
+                           f"{model!r}; try again when it is less busy", {"Retry-After": "1"}) from None
         except ort_errors() as exc:
             if opts.terminate:
                 raise
-            raise AppError(503, "run_failed", f"model {model!r} failed while running: "
-                           f"{str(exc).splitlines()[0][:300]}") from exc
-        except asyncio.CancelledError:  # the request is gone (a shutdown): its run need not go on
-            stop()
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise AppError(503, "run_failed", f"model {model!r} failed while running: {first[:300]}") from exc
+        except asyncio.CancelledError:  # the request is gone: its run is told to stop, and the slot
+            stop()                      # is held until it has (as on a timeout)
+            with contextlib.suppress(BaseException):
+                await fut
             raise
 
     def _work(self, sess: ort.InferenceSession, info: ModelInfo, req: PredictInput, timer: Timer,
@@ -241,14 +246,6 @@ class Service:
     async def respond(self, result: dict[str, Any]) -> Response:
         """A JSON response (``encode``)."""
         return Response(await self.encode(result), media_type="application/json")
-
-
-def ort_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions onnxruntime raises from a run (its pybind errors, and allocation failures)."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as st
-
-    names = ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph", "NotImplemented", "EPFail")
-    return (*(getattr(st, n) for n in names if hasattr(st, n)), MemoryError)
 
 
 def _dumps(obj: Any) -> bytes:

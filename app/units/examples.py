@@ -15,6 +15,7 @@ import numpy as np
 
 from app.catalog.info import ModelInfo
 from app.errors import AppError, bad_input
+from app.serving.run import fixed_batch, run_rows
 from app.serving.service import Service
 from app.units import rf as rfmod
 from app.units.images import TOP, crop, png
@@ -119,12 +120,17 @@ class Examples:
             self.progress[key]["total"] = n
             best: dict[str, list[np.ndarray]] = {name: [] for name in layers}
             where: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+            whole: bool | None = None  # whether the graph takes a batch (None: not asked yet)
             for i in range(0, n, CHUNK):
                 x = batch_tensor(images[i:i + CHUNK], info)
                 async with service.slot():
                     sess = service.registry.cached(info.name) or await service.blocking(
                         service.registry.session, info.name)
-                    outs = await service.blocking(sess.run, tensors, {info.input_name: x})
+                    if whole is None:
+                        whole = not fixed_batch(sess, info.input_name)
+                    outs, whole = await service.within_budget(
+                        lambda opts, x=x, sess=sess, whole=whole: run_rows(sess, tensors, info.input_name, x, opts,
+                                                                           whole), info.name)
                 for name, out in zip(layers, outs, strict=True):
                     flat = out.reshape(out.shape[0], out.shape[1], -1)  # (N, C, H*W)
                     where[name].append(flat.argmax(axis=2))
@@ -164,7 +170,7 @@ class Examples:
             log.warning("could not cache dataset examples in %s: %s", file, exc)
 
     async def get(self, service: Service, name: str, layer: str, channel: int) -> list[dict[str, Any]]:
-        info = service.registry.info(name)
+        info = await service.available(name)  # 503 for a model that cannot serve, photo models too
         _, item = rfmod.find_layer(info, layer)
         layers = conv_layers(info)
         if layer not in layers:
