@@ -90,6 +90,8 @@ ERROR_SENTENCES = {
     "internal": N_("Internal error; the server logged the details."),
     "unexplainable": N_("This model's classifier head cannot be read, so it cannot be explained."),
     "non_finite": N_("The model gave values that are not finite numbers; there is nothing to explain."),
+    "method_not_allowed": N_("This address does not take that method; the API is described at /docs."),
+    "http_error": N_("The request could not be served."),
     "out_of_memory": N_("The server ran out of memory for this request; try again in a moment."),
     "run_failed": N_("The model failed while running: onnxruntime cannot run this file."),
     "broken_image": N_("The image could not be decoded; is the file complete?"),
@@ -167,7 +169,7 @@ class LanguageMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -190,8 +192,8 @@ class LanguageMiddleware:
                                   *extra]
             await send(msg)
 
-        token = current.set(lang)
+        token = current.set(lang)  # a WebSocket (the pad's live channel) too: its errors in the page's language
         try:
-            await self.app(scope, receive, send_with_language)
+            await self.app(scope, receive, send_with_language if scope["type"] == "http" else send)
         finally:
             current.reset(token)

@@ -85,6 +85,15 @@ def test_error_messages_follow_the_language(client) -> None:
     big = b"0" * (11 * 1024 * 1024)  # refused by the body-limit middleware, before any route: still in Chinese
     r = client.post("/predict?lang=zh", content=big, headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["message"] == "上传的内容太大。"
+    with client.websocket_connect("/ws/predict?lang=zh") as ws:  # the pad's live channel follows the page too
+        ws.send_json(blank)
+        err = ws.receive_json()["error"]
+        assert err == {"status": 422, "code": "no_digit", "message": "请先写一个数字：画面上没有笔迹。"}
+    with client.websocket_connect("/ws/predict", headers={"accept-language": "zh-CN"}) as ws:
+        ws.send_json({"model": "nope", "pixels": blank["pixels"]})
+        assert ws.receive_json()["error"]["message"] == "未找到。"
+    r = client.put("/predict?lang=zh")
+    assert r.status_code == 405 and r.json()["error"]["message"].startswith("这个地址不接受")
     r = client.get("/api/models/nope", headers={"accept-language": "zh-CN"})
     assert r.status_code == 404 and r.json()["error"]["message"] == "未找到。"
 

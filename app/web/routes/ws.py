@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.errors import AppError, error_body
+from app.i18n import error_message
 from app.serving.service import Service
 from app.web.routes.api import json_fields, predict_input
 
@@ -21,14 +22,19 @@ log = logging.getLogger("convscope")
 
 async def _answer(service: Service, text: str) -> dict[str, Any]:
     if len(text) > service.settings.max_body_bytes:
-        return error_body(413, "too_large", f"the message is over {service.settings.max_body_bytes} bytes")
+        return _error(413, "too_large", f"the message is over {service.settings.max_body_bytes} bytes")
     try:
         return await service.predict(await predict_input(await json_fields(text, service), None, service, None))
     except AppError as exc:
-        return error_body(exc.status, exc.code, exc.message)
+        return _error(exc.status, exc.code, exc.message)
     except Exception:  # never a traceback to the client; the connection stays usable
         log.exception("unexpected error on /ws/predict")
-        return error_body(500, "internal", "internal error; the server logged the details")
+        return _error(500, "internal", "internal error; the server logged the details")
+
+
+def _error(status: int, code: str, message: str) -> dict[str, Any]:
+    """The error shape, in the language the page asked for (?lang=, its cookie or Accept-Language) as over HTTP."""
+    return error_body(status, code, error_message(code, message))
 
 
 @router.websocket("/ws/predict")
