@@ -41,3 +41,20 @@ def test_resnet152s_page_shrinks_tenfold(client) -> None:
 def test_the_api_is_never_gzipped(client, method: str, path: str, body: dict | None) -> None:
     r = client.request(method, path, headers=GZ, json=body)
     assert r.status_code == 200 and "content-encoding" not in r.headers, path
+
+
+def test_a_gzipped_copy_has_its_own_etag_and_no_ranges(client) -> None:
+    path = "/static/js/draw.js"
+    plain = client.get(path, headers=PLAIN)
+    assert plain.headers["accept-ranges"] == "bytes" and not plain.headers["etag"].endswith('-gzip"')
+    gz = client.get(path, headers=GZ)
+    assert gz.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"' and "accept-ranges" not in gz.headers
+    # the gzipped copy revalidates by its own tag: 304, which also says it varies with Accept-Encoding
+    again = client.get(path, headers={**GZ, "if-none-match": gz.headers["etag"]})
+    assert again.status_code == 304 and "accept-encoding" in again.headers["vary"].lower()
+    # a range asked against the gzipped copy's tag is not served from the plain file: the whole (gzipped) file
+    ranged = client.get(path, headers={**GZ, "range": "bytes=0-99", "if-range": gz.headers["etag"]})
+    assert ranged.status_code == 200 and ranged.content == plain.content
+    # a range with no condition is the plain file's bytes, uncompressed
+    part = client.get(path, headers={**GZ, "range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == plain.content[:100] and "content-encoding" not in part.headers
