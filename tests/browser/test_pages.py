@@ -106,7 +106,7 @@ def test_numbers_grouped_and_shortened_alike_by_the_pages_and_the_server(server:
     assert full == [commas(n) for n in numbers]
     si = templates.env.filters["si"]  # the MACs of the server-rendered tables
     numbers = [0, 7, 999, 1000, 1234, 61_706, 999_499, 11_689_512, 138_357_544, 1_500_000_000, 15_470_264_320,
-               -3_584, 0.5, None]
+               -3_584, 0.5, 1125, 2675, -1125, 1_125_000, 99_950, 999_950_000, None]  # ties: half away from zero
     short = page.evaluate("async ns => { const { si } = await import('/static/js/lib.js'); return ns.map(si); }",
                           numbers)
     assert short == [si(n) for n in numbers]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -26,12 +27,16 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 def _fmt(n: int | float | None) -> str:
     """Three significant digits with an SI suffix (1.5G, 138M, 11.7M, 61.7k), "?" when unknown:
-    lib.js's si(), so the server's tables and the scripts' print a number alike."""
+    lib.js's si(), so the server's tables and the scripts' print a number alike -- ties included:
+    JavaScript's toPrecision rounds the exact value half away from zero (1125 -> 1.13k), where
+    Python's format rounds half to even (1.12k)."""
     if n is None:
         return "?"
     for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= div:
-            return f"{float(f'{n / div:.3g}'):g}{unit}"
+            v = Decimal(n / div)  # the float's exact value, as toPrecision reads it
+            q = Decimal(1).scaleb(v.adjusted() - 2)
+            return f"{float(v.quantize(q, ROUND_HALF_UP)):g}{unit}"
     return f"{n:g}" if isinstance(n, float) else str(n)
 
 
