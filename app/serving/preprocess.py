@@ -65,6 +65,7 @@ def open_image(data: bytes, max_pixels: int, min_side: int | None = None) -> Ima
                 k = min_side / min(w, h)
                 img.draft(img.mode, (math.ceil(w * k), math.ceil(h * k)))
             img.load()
+            ImageOps.exif_transpose(img, in_place=True)  # a phone photo's EXIF orientation: upright, as shown
             if img.mode in ("P", "PA", "LA", "RGBA", "I;16", "I;16B", "I;16L", "I", "F", "CMYK", "YCbCr",
                             "1", "LAB", "HSV"):
                 img = _flatten(img)

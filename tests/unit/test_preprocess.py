@@ -101,3 +101,21 @@ def test_a_thin_strip_is_not_blown_up_before_the_crop(monkeypatch) -> None:
         x = pre.photo(strip, [3, 224, 224], (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         assert x.shape == (1, 3, 224, 224)
     assert asked and max(w * h for w, h in asked) <= 224 * 224
+
+
+def test_a_phone_photo_is_read_upright_by_its_exif_orientation() -> None:
+    """Orientation 6 (the camera held upright): stored 40 wide and 20 high with red on the left, shown
+    rotated 90 degrees clockwise, so 20 wide and 40 high with red on top."""
+    import io
+
+    stored = Image.new("RGB", (40, 20), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    img = pre.open_image(buf.getvalue(), 1 << 24)
+    assert img.size == (20, 40)
+    a = np.asarray(img, np.int16)
+    assert a[5, 10, 0] > 200 and a[5, 10, 2] < 60  # the top is red
+    assert a[35, 10, 2] > 200 and a[35, 10, 0] < 60  # the bottom blue
