@@ -94,6 +94,7 @@ async function run(dataURL) {
 
 function clearResults() {
   image = null;
+  painted.clear();
   document.getElementById("seen").removeAttribute("src");
   document.getElementById("topk").replaceChildren();
   layersEl.replaceChildren();
