@@ -46,13 +46,16 @@ def open_image(data: bytes, max_pixels: int, min_side: int | None = None) -> Ima
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
-        except Image.DecompressionBombError as exc:
-            raise AppError(413, "too_many_pixels", f"the image is too large to decode: {exc}") from exc
-        except Image.DecompressionBombWarning as exc:
-            raise AppError(413, "too_many_pixels", f"the image is too large to decode: {exc}") from exc
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # PIL's own ceiling
+            raise AppError(413, "too_many_pixels", f"the image declares too many pixels to decode; the limit "
+                           f"is {max_pixels:,}") from exc
+        except ValueError as exc:
+            if "too large" in str(exc).lower():  # PIL: "Decompressed data too large" (a PNG text or ICC chunk)
+                raise AppError(413, "too_large", "the image carries a metadata chunk (text or colour profile) "
+                               "too large to read") from exc
+            raise _unsupported() from exc
         except Exception as exc:
-            raise AppError(415, "unsupported_image", "the file is not an image in an accepted format "
-                           f"({', '.join(sorted(ALLOWED_FORMATS))})") from exc
+            raise _unsupported() from exc
         w, h = img.size
         if w * h > max_pixels:
             raise AppError(413, "too_many_pixels", f"the image is {w}x{h} = {w * h:,} pixels; the limit is "
@@ -75,6 +78,11 @@ def open_image(data: bytes, max_pixels: int, min_side: int | None = None) -> Ima
             raise bad_input(f"the image could not be decoded ({exc}); is the file complete?", 400,
                             "broken_image") from exc
     return img
+
+
+def _unsupported() -> AppError:
+    return AppError(415, "unsupported_image", "the file is not an image in an accepted format "
+                    f"({', '.join(sorted(ALLOWED_FORMATS))})")
 
 
 def _flatten(img: Image.Image) -> Image.Image:

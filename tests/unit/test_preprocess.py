@@ -119,3 +119,39 @@ def test_a_phone_photo_is_read_upright_by_its_exif_orientation() -> None:
     a = np.asarray(img, np.int16)
     assert a[5, 10, 0] > 200 and a[5, 10, 2] < 60  # the top is red
     assert a[35, 10, 2] > 200 and a[35, 10, 0] < 60  # the bottom blue
+
+
+def _png_with(kind: bytes, payload: bytes) -> bytes:
+    """An 8x8 PNG carrying one more chunk (after IHDR)."""
+    import io
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    p = buf.getvalue()
+    chunk = struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    return p[:33] + chunk + p[33:]
+
+
+@pytest.mark.parametrize("kind,head", [(b"zTXt", b"k\0\0"), (b"iCCP", b"prof\0\0")])
+def test_a_png_with_a_metadata_bomb_is_too_large_not_unsupported(kind: bytes, head: bytes) -> None:
+    import zlib
+
+    data = _png_with(kind, head + zlib.compress(b"A" * 50_000_000, 9))  # 50 MB in a ~50 KB chunk
+    with pytest.raises(AppError) as e:
+        pre.open_image(data, 1 << 24)
+    assert e.value.status == 413 and "metadata chunk" in e.value.message
+
+
+def test_a_header_declaring_too_many_pixels_names_the_servers_limit() -> None:
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "BMP")
+    bmp = bytearray(buf.getvalue())
+    struct.pack_into("<ii", bmp, 18, 40000, 40000)  # 1.6 billion pixels declared
+    with pytest.raises(AppError) as e:
+        pre.open_image(bytes(bmp), 1 << 24)
+    assert e.value.status == 413 and "16,777,216" in e.value.message and "178956970" not in e.value.message
