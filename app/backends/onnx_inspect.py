@@ -24,6 +24,7 @@ ANCHORS = {"Conv": "conv", "ConvTranspose": "conv", "Gemm": "fc", "MatMul": "fc"
 FOLD = {"Relu", "BatchNormalization", "Clip", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSwish",
         "HardSigmoid", "Elu", "Selu", "Dropout", "Identity", "Softplus", "Gelu", "Mish"}
 SHAPE_KEEPING = FOLD | {"LRN", "Softmax", "LogSoftmax", "Mul", "Sub", "Div"}
+FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
 
 
 @dataclass
@@ -91,6 +92,12 @@ def inspect(model: onnx.ModelProto) -> Inspected:
     in_dims = _dims(inp)
     if in_dims is None or len(in_dims) != 4:
         raise ValueError(f"input {inp.name!r} is not a 4-D image tensor (N, C, H, W)")
+    if any(d is not None and d <= 0 for d in in_dims):
+        raise ValueError(f"input {inp.name!r} has a dimension of {min(d for d in in_dims if d is not None)} "
+                         f"({in_dims}); every dimension must be positive")
+    elem = inp.type.tensor_type.elem_type
+    if elem != onnx.TensorProto.FLOAT:
+        raise ValueError(f"input {inp.name!r} holds {_dtype(elem)}; the input must be float32")
     try:
         inferred = shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
     except Exception as exc:
@@ -165,11 +172,34 @@ def inspect(model: onnx.ModelProto) -> Inspected:
     if not model.graph.output:
         raise ValueError("the graph has no output")
     final = model.graph.output[0].name
+    _check_output(model.graph.output[0], inferred, shapes.get(final))
     producer = next((n for n in nodes if final in n.output), None)
     return Inspected(
         input_name=inp.name, input_shape=in_dims[1:], layers=layers, outputs=outputs,
         final_output=final, final_is_softmax=producer is not None and producer.op_type == "Softmax",
     )
+
+
+def _dtype(elem_type: int) -> str:
+    return onnx.TensorProto.DataType.Name(elem_type).lower() if elem_type else "an undeclared type"
+
+
+def _check_output(out: onnx.ValueInfoProto, inferred: onnx.ModelProto, dims: list[int | None] | None) -> None:
+    """Refuse a final output that cannot be class scores: not float (an ArgMax's index, a bool, a string),
+    no classes, or a map with spatial size (N, K, H, W) other than 1x1 (a Softmax on a 1x1 map is fine)."""
+    elem = out.type.tensor_type.elem_type or next(
+        (vi.type.tensor_type.elem_type for vi in list(inferred.graph.output) + list(inferred.graph.value_info)
+         if vi.name == out.name), 0)
+    if elem and elem not in FLOATS:
+        raise ValueError(f"the output {out.name!r} holds {_dtype(elem)}, not float scores; convscope shows "
+                         "classifiers whose first output is the class scores (N, classes)")
+    if dims is None:
+        return
+    if any(d == 0 for d in dims[1:]):
+        raise ValueError(f"the output {out.name!r} has shape {dims}: no classes")
+    if len(dims) > 2 and any(d not in (1, None) for d in dims[2:]):
+        raise ValueError(f"the output {out.name!r} has shape {dims}, a map, not class scores (N, classes); "
+                         "convscope shows classifiers")
 
 
 def expose(model: onnx.ModelProto, tensors: list[str]) -> onnx.ModelProto:

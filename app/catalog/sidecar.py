@@ -3,12 +3,40 @@ validated key by key; a bad sidecar is a ValueError naming the key and what was 
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import replace
 from typing import Any
 
 from app.catalog.info import ModelInfo
 
 KNOWN = {"title", "description", "kind", "input_shape", "mean", "std", "pixel_range", "channel_order", "labels"}
+MAX_BYTES = 512 << 10  # 21k class names fit; a sidecar is read on every scan
+MAX_TEXT = {"title": 200, "description": 5000}  # characters
+
+
+def parse_sidecar(data: bytes) -> Any:
+    """The sidecar's JSON, read as strictly as the API reads a body: UTF-8, no NaN or Infinity, no key
+    given twice, not nested without end (ValueError saying what is wrong)."""
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for k, v in items:
+            if k in seen:
+                raise ValueError(f"the key {k[:100]!r} is given twice")
+            seen[k] = v
+        return seen
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def apply_sidecar(info: ModelInfo, side: Any, n_out: int | None) -> ModelInfo:
@@ -20,8 +48,14 @@ def apply_sidecar(info: ModelInfo, side: Any, n_out: int | None) -> ModelInfo:
     unknown = sorted(set(side) - KNOWN)
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(KNOWN))}")
-    new: dict[str, Any] = {"title": str(side.get("title", info.title)),
-                           "description": str(side.get("description", info.description))}
+    new: dict[str, Any] = {}
+    for key, cap in MAX_TEXT.items():
+        if key in side:
+            if not isinstance(side[key], str):
+                raise ValueError(f"{key} must be a string")
+            if len(side[key]) > cap:
+                raise ValueError(f"{key} is {len(side[key]):,} characters long; the limit is {cap:,}")
+            new[key] = side[key]
     if "kind" in side:
         if side["kind"] not in ("photo", "digit"):
             raise ValueError("kind must be 'photo' or 'digit'")
@@ -29,7 +63,8 @@ def apply_sidecar(info: ModelInfo, side: Any, n_out: int | None) -> ModelInfo:
     shape = info.input_shape
     if "input_shape" in side:
         shape = side["input_shape"]
-        if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and d > 0 for d in shape)):
+        if not (isinstance(shape, list) and len(shape) == 3
+                and all(_number(d) and isinstance(d, int) and d > 0 for d in shape)):
             raise ValueError("input_shape must be [C, H, W] of positive integers (NCHW without the batch)")
         if any(g is not None and g != d for g, d in zip(info.input_shape, shape, strict=False)):
             raise ValueError(f"input_shape {shape} contradicts the graph's {info.input_shape}")
@@ -38,13 +73,13 @@ def apply_sidecar(info: ModelInfo, side: Any, n_out: int | None) -> ModelInfo:
     for key in ("mean", "std"):
         if key in side:
             v = side[key]
-            if not (isinstance(v, list) and len(v) == channels and all(isinstance(x, int | float) for x in v)):
-                raise ValueError(f"{key} must be a list of {channels} numbers")
+            if not (isinstance(v, list) and len(v) == channels and all(_number(x) for x in v)):
+                raise ValueError(f"{key} must be a list of {channels} finite numbers")
             if key == "std" and any(x <= 0 for x in v):
                 raise ValueError("std must be positive")
             new[key] = tuple(float(x) for x in v)
     if "pixel_range" in side:
-        if side["pixel_range"] not in (1, 255):
+        if not _number(side["pixel_range"]) or side["pixel_range"] not in (1, 255):
             raise ValueError("pixel_range must be 1 or 255")
         new["pixel_range"] = float(side["pixel_range"])
     if "channel_order" in side:

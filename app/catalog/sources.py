@@ -7,7 +7,6 @@ Names are looked up in a dict, never joined into a path: a request can only reac
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -20,18 +19,22 @@ from app.analysis import analyse, totals
 from app.backends.onnx_inspect import expose, inspect, run_bytes
 from app.backends.onnx_write import save_model
 from app.catalog.info import IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD, ModelInfo
-from app.catalog.sidecar import apply_sidecar
+from app.catalog.sidecar import MAX_BYTES, apply_sidecar, parse_sidecar
 from app.catalog.store import (
     all_tensors,
     built_weights,
     check_file,
     check_input_size,
+    check_link,
     read_card,
+    read_regular,
     signature,
     write_builtin,
 )
 from app.config import Settings
 from app.errors import AppError, not_found
+
+NAME_MAX = 255  # bytes in one file name on the usual file systems
 
 
 class Unservable(Exception):
@@ -62,6 +65,8 @@ class BuiltinSource:
         self.path = settings.models_dir / f"{name}.onnx"
         self._lock = threading.Lock()
         self.signature = signature(self.path)
+        if self.path.exists() and not self.path.is_file():  # a FIFO would hang whoever opens it
+            self.error = f"{self.path.name}: not a regular file; refused"
         weights = built_weights(self.path)
         layers = analyse(self.net)
         digit = self.net.input_kind == "digit"  # digits: LeNet-5's training statistics (app.train uses them too)
@@ -108,8 +113,12 @@ class FileSource:
     def _read(self, settings: Settings) -> None:
         """Fill ``info`` step by step (an Unservable error leaves the steps done so far)."""
         path = self.path
+        if len(self.exposed.name.encode()) > NAME_MAX:  # the side file's name would be refused by the disk
+            raise Unservable(f"{path.name[:60]}...: the file name is {len(path.name.encode())} bytes long; "
+                             f"file names up to {NAME_MAX - 17} bytes can be served")
         try:
-            model = onnx.load(str(path), load_external_data=False)
+            check_link(path)  # before anything opens it
+            model = onnx.load_model_from_string(read_regular(path))
             check_file(path, model)
             # unknown ops and opsets are caught here, not at first use; external data (checked above) is
             # looked for beside the file, so the checker gets the file's path when there is some
@@ -144,13 +153,21 @@ class FileSource:
             prob_is_softmax=found.final_is_softmax, input_kind="digit" if digit else "photo", labels=labels,
             assumed=assumed, **({"mean": (0.0,), "std": (1.0,)} if digit else {}))
         sidecar = path.with_suffix(".json")
-        if sidecar.exists():
+        if sidecar.exists() or sidecar.is_symlink():
             try:
-                info = apply_sidecar(self.info, json.loads(sidecar.read_text()), n_out)
+                check_link(sidecar)
+                info = apply_sidecar(self.info, parse_sidecar(read_regular(sidecar, MAX_BYTES)), n_out)
                 check_input_size(info.input_shape, settings.max_input_elements)
             except (ValueError, TypeError, KeyError) as exc:
                 raise Unservable(f"{sidecar.name}: {exc}") from exc
             self.info = info
+        shape = self.info.input_shape
+        if shape and shape[0] is None:
+            raise Unservable(f"{path.name}: the input's channel count must be fixed (the graph says {shape}); "
+                             f"declare it with input_shape in {sidecar.name}")
+        if any(d is None for d in shape):
+            raise Unservable(f"{path.name}: the input's height and width must be fixed (the graph says {shape}); "
+                             f"declare them with input_shape in {sidecar.name}")
 
     def onnx_path(self) -> Path:
         if signature(self.path) != self.signature:

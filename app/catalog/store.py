@@ -1,12 +1,15 @@
 """Model files on disk, read back: cards, what weights a built file holds, a file's signature,
 building a built-in's file (written atomically by app.backends.onnx_write), and the safety checks a
-foreign file passes before it is read (symlinks, external data outside the folder, input sizes)."""
+foreign file passes before it is read (symlinks, non-regular files, external data outside the folder,
+input sizes)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +24,63 @@ from app.weights.init import HeWeights
 log = logging.getLogger("convscope")
 
 WEIGHT_KINDS = ("trained", "imported", "untrained")
+KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+         (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def check_link(path: Path) -> None:
+    """Refuse a file that is a symlink out of its folder (ValueError naming where it points)."""
+    folder = path.parent.resolve()
+    if path.is_symlink() and folder not in path.resolve().parents:
+        raise ValueError(f"{path.name} is a symlink to {path.resolve()}, outside the models directory")
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a regular file. Opened without blocking and looked at before reading, so a FIFO,
+    device, socket or directory under the name is refused instead of waited on (ValueError saying what it
+    is); so is an unreadable file, and a file over ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = next((name for test, name in KINDS if test(st.st_mode)), "a special file")
+            raise ValueError(f"not a regular file but {what}; refused")
+        if limit is not None and st.st_size > limit:
+            raise ValueError(f"too big: {st.st_size:,} bytes; the limit is {limit:,} bytes")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read() if limit is None else f.read(limit + 1)
+        except OSError as exc:
+            raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    if limit is not None and len(data) > limit:  # grew after the look
+        raise ValueError(f"too big: over {limit:,} bytes, the limit")
+    return data
+
+
+def is_regular(path: Path) -> bool:
+    """Whether ``path`` (followed through symlinks) is a regular file; False when it is missing."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def read_card(models_dir: Path, name: str, weights: str) -> dict[str, Any]:
     """A built-in model's card, or {} when there is none, it is unreadable, or it describes other
     weights than the file holds (e.g. imported, then rebuilt untrained): a card may outlive its weights."""
     cp = card_path(models_dir, name)
-    if not (models_dir / f"{name}.onnx").exists() or not cp.exists():
+    if not is_regular(models_dir / f"{name}.onnx") or not cp.exists():
         return {}
     try:
-        card = json.loads(cp.read_text())
-    except (OSError, ValueError) as exc:
+        check_link(cp)
+        card = json.loads(read_regular(cp, 1 << 20))
+    except (ValueError, RecursionError) as exc:
         log.warning("ignoring unreadable model card %s: %s", cp, exc)
         return {}
     if not isinstance(card, dict):
@@ -52,7 +101,7 @@ def built_weights(path: Path) -> str:
     if not path.exists():
         return "untrained"
     try:
-        meta = read_metadata(onnx.load(str(path), load_external_data=False)) or {}
+        meta = read_metadata(onnx.load_model_from_string(read_regular(path))) or {}
     except Exception as exc:  # unreadable here; loading it later reports the error
         log.warning("could not read the metadata of %s: %s", path.name, exc)
         return "file"
@@ -80,6 +129,9 @@ def check_input_size(shape: list[int | None], limit: int) -> None:
     """Refuse a model whose declared input (C, H, W) holds more than ``limit`` values: its input
     tensor alone, and every activation after it, would be sized by that declaration; and one whose
     channels are neither 1 (gray) nor 3 (RGB), the images convscope can feed."""
+    bad = next((d for d in shape if d is not None and d <= 0), None)
+    if bad is not None:
+        raise ValueError(f"the model declares an input dimension of {bad} ({shape}); every dimension must be positive")
     if shape and shape[0] not in (None, 1, 3):
         raise ValueError(f"the model takes {shape[0]} input channels; convscope feeds images of 1 (gray) or 3 (RGB)")
     n = math.prod(d or 1 for d in shape)
@@ -119,8 +171,7 @@ def check_file(path: Path, model: onnx.ModelProto) -> None:
     tensor, wherever it appears (initializers, Constant nodes, attributes, subgraphs) -- lies
     outside its folder or behind a symlink (ValueError naming the tensor and the path)."""
     folder = path.parent.resolve()
-    if path.is_symlink() and folder not in path.resolve().parents:
-        raise ValueError(f"{path.name} is a symlink to {path.resolve()}, outside the models directory")
+    check_link(path)
     for where, t in all_tensors(model.graph):
         if t.data_location != onnx.TensorProto.EXTERNAL and not t.external_data:
             continue

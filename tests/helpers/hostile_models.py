@@ -107,3 +107,54 @@ def batch_one_inside(path: Path, size: int = 32) -> Path:
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
     return path
+
+
+def odd_input(path: Path, shape: list[int | str], elem_type: int = TensorProto.FLOAT) -> Path:
+    """conv_classifier with an odd declared input: a 0 or negative dimension, a named (dynamic) one, or
+    another dtype than float32 (cast to float inside, so the graph itself is sound). Not checked."""
+    base = conv_classifier(path)
+    m = onnx.load(str(base))
+    inp = m.graph.input[0]
+    inp.CopyFrom(helper.make_tensor_value_info("data", elem_type, shape))
+    if elem_type != TensorProto.FLOAT:
+        m.graph.input[0].name = "raw"
+        m.graph.node.insert(0, N("Cast", ["raw"], ["data"], to=TensorProto.FLOAT))
+    onnx.save(m, str(path))
+    return path
+
+
+def odd_output(path: Path, kind: str) -> Path:
+    """A graph whose final output is not (N, classes) float scores, or is only in a harmless way:
+    "argmax" (int64 class index), "bool", "spatial" (a lone Conv: [1, 10, 32, 32]), "no_classes" ([1, 0]),
+    "map_1x1" (Conv -> GlobalAveragePool -> Softmax: [1, 10, 1, 1], served as 10 classes)."""
+    rng = np.random.default_rng(0)
+    inp = helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 32, 32])
+    w = [numpy_helper.from_array((rng.standard_normal((10, 3, 3, 3)) * 0.2).astype(np.float32), "w")]
+    conv = N("Conv", ["data", "w"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    if kind == "spatial":
+        return _save(path, [conv], inp, helper.make_tensor_value_info("conv", TensorProto.FLOAT, [1, 10, 32, 32]), w)
+    if kind == "map_1x1":
+        nodes = [conv, N("GlobalAveragePool", ["conv"], ["gap"]), N("Softmax", ["gap"], ["probs"], axis=1)]
+        return _save(path, nodes, inp, helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 10, 1, 1]), w)
+    if kind == "no_classes":
+        return _no_classes(path)
+    nodes = [conv, N("GlobalAveragePool", ["conv"], ["gap"]), N("Flatten", ["gap"], ["flat"])]
+    if kind == "argmax":
+        nodes.append(N("ArgMax", ["flat"], ["cls"], axis=1, keepdims=1))
+        return _save(path, nodes, inp, helper.make_tensor_value_info("cls", TensorProto.INT64, [1, 1]), w)
+    if kind == "bool":
+        nodes.append(N("Cast", ["flat"], ["cls"], to=TensorProto.BOOL))
+        return _save(path, nodes, inp, helper.make_tensor_value_info("cls", TensorProto.BOOL, [1, 10]), w)
+    raise ValueError(kind)
+
+
+def _no_classes(path: Path) -> Path:
+    """conv_classifier with a Gemm to 0 classes: probs [1, 0] (the checker passes it)."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.2).astype(np.float32), "wc"),
+             numpy_helper.from_array(np.zeros((0, 8), np.float32), "wf")]
+    nodes = [N("Conv", ["data", "wc"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             N("GlobalAveragePool", ["conv"], ["gap"]), N("Flatten", ["gap"], ["flat"]),
+             N("Gemm", ["flat", "wf"], ["logits"], transB=1), N("Softmax", ["logits"], ["probs"], axis=1)]
+    return _save(path, nodes, helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 32, 32]),
+                 helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 0]), inits, check=False)
