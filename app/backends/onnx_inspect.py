@@ -35,6 +35,7 @@ class Inspected:
     outputs: list[str]  # tensor name of each layer, in order
     final_output: str
     final_is_softmax: bool
+    n_outputs: int = 1  # graph outputs; the first is taken as the class scores
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | None] | None:
@@ -177,6 +178,7 @@ def inspect(model: onnx.ModelProto) -> Inspected:
     return Inspected(
         input_name=inp.name, input_shape=in_dims[1:], layers=layers, outputs=outputs,
         final_output=final, final_is_softmax=producer is not None and producer.op_type == "Softmax",
+        n_outputs=len(model.graph.output),
     )
 
 

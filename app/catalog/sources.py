@@ -148,6 +148,9 @@ class FileSource:
         assumed = [] if digit else ["ImageNet normalisation (mean 0.485 0.456 0.406, std 0.229 0.224 0.225)"]
         if labels != "index":
             assumed.append(f"{labels} labels ({n_out} outputs)")
+        if found.n_outputs > 1:
+            assumed.append(f"the first of the graph's {found.n_outputs} outputs ({found.final_output!r}) "
+                           "holds the class scores")
         self.info = replace(
             self.info, input_shape=found.input_shape, prob_output=found.final_output,
             prob_is_softmax=found.final_is_softmax, input_kind="digit" if digit else "photo", labels=labels,
@@ -168,6 +171,9 @@ class FileSource:
         if any(d is None for d in shape):
             raise Unservable(f"{path.name}: the input's height and width must be fixed (the graph says {shape}); "
                              f"declare them with input_shape in {sidecar.name}")
+        if self.info.input_kind == "digit" and not self.info.digit_sized:
+            raise Unservable(f"{path.name}: a one-channel model is fed digits, which come as 1x28x28 or 1x32x32, "
+                             f"but it takes {shape}")
 
     def onnx_path(self) -> Path:
         if signature(self.path) != self.signature:

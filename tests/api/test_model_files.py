@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import onnx
 import pytest
 from fastapi.testclient import TestClient
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from app.catalog.info import ModelInfo
 from app.catalog.sidecar import MAX_BYTES, apply_sidecar, parse_sidecar
@@ -186,3 +187,29 @@ def test_a_file_name_too_long_for_its_side_file_is_refused(models_dir: Path) -> 
     c = _start(models_dir)
     with c:
         _unservable(c, stem, "the file name is 250 bytes long", "up to 238 bytes")
+
+
+def test_a_gray_model_of_no_digit_size_is_refused(models_dir: Path) -> None:
+    conv_classifier(models_dir / "gray.onnx", c=1, h=4, w=4)
+    conv_classifier(models_dir / "digit.onnx", c=1, h=28, w=28)
+    c = _start(models_dir)
+    with c:
+        _unservable(c, "gray", "gray.onnx: a one-channel model is fed digits", "but it takes [1, 4, 4]")
+        r = c.post("/predict", json={"model": "digit", "pixels": [[0.0] * 10 + [1.0] * 8 + [0.0] * 10] * 28})
+        assert r.status_code == 200, r.text
+
+
+def test_which_output_is_taken_is_said_when_there_are_several(models_dir: Path) -> None:
+    path = conv_classifier(models_dir / "two.onnx")
+    m = onnx.load(str(path))
+    m.graph.output.append(helper.make_tensor_value_info("gap", TensorProto.FLOAT, [1, 8, 1, 1]))
+    onnx.save(m, str(path))
+    conv_classifier(models_dir / "one.onnx")
+    c = _start(models_dir)
+    with c:
+        models = _listed(c)
+        assert models["two"]["status"] == "available"
+        two = c.get("/api/models/two").json()["assumed"]
+        assert "the first of the graph's 2 outputs ('probs') holds the class scores" in two
+        assert not any("outputs (" in a for a in c.get("/api/models/one").json()["assumed"])
+        assert _predict(c, "two").status_code == 200
