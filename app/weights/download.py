@@ -3,11 +3,14 @@ exact size of each file pinned here, an overall deadline, a size ceiling, and er
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import ipaddress
 import json
 import os
+import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -113,7 +116,7 @@ def fetch(url: str, dest: Path, sha256: str, size: int | None = None, ceiling: i
     seen = [url]
     try:
         while True:
-            conn, resp = _open(url, deadline)
+            conn, resp = _open(url, deadline, limit)
             try:
                 if resp.status in (301, 302, 303, 307, 308):
                     nxt = urllib.parse.urljoin(url, resp.getheader("Location") or "")
@@ -145,33 +148,61 @@ def fetch(url: str, dest: Path, sha256: str, size: int | None = None, ceiling: i
         tmp.unlink(missing_ok=True)
 
 
-def _open(url: str, deadline: float) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+def _open(url: str, deadline: float, size: int) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """Connect and read the status line and headers, all within the overall deadline: a watchdog cuts the
+    socket when it passes (per-recv timeouts alone let a mirror trickle its headers a byte at a time)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DownloadError(f"{url!r} is not an http(s) address")
-    timeout = _left(deadline, url, 0, 0)
+    timeout = _left(deadline, url, 0, size)
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = cls(parts.hostname, parts.port, timeout=min(timeout, STALL_S))
     path = parts.path or "/"
+    cut = threading.Event()
+
+    def _cut() -> None:
+        cut.set()
+        sock = conn.sock
+        if sock is not None:  # the plain socket's shutdown, under TLS too: wakes the blocked recv with EOF
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, _cut)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         conn.request("GET", path + (f"?{parts.query}" if parts.query else ""),
                      headers={"User-Agent": "convscope", "Accept-Encoding": "identity"})
-        return conn, conn.getresponse()
+        resp = conn.getresponse()
     except TimeoutError as exc:
         conn.close()
+        if cut.is_set():
+            raise _too_slow(url, 0, size) from exc
         raise DownloadError(f"{url}: no answer within {min(timeout, STALL_S):.0f} s") from exc
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
+        if cut.is_set():
+            raise _too_slow(url, 0, size) from exc
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise DownloadError(f"could not download {url}: {reason}. This machine may have no internet access; "
                             "download the file elsewhere and run `convscope import NAME FILE`") from exc
+    finally:
+        watchdog.cancel()
+    if cut.is_set():  # cut mid-header: http.client may take the partial head for a whole one
+        conn.close()
+        raise _too_slow(url, 0, size)
+    return conn, resp
+
+
+def _too_slow(url: str, done: int, size: int) -> DownloadError:
+    return DownloadError(f"{url}: too slow, {done:,} of {size:,} bytes when the deadline passed; "
+                         "the mirror is trickling or stalled (a longer deadline: --deadline SECONDS)")
 
 
 def _left(deadline: float, url: str, done: int, size: int) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise DownloadError(f"{url}: too slow, {done:,} of {size:,} bytes when the deadline passed; "
-                            "the mirror is trickling or stalled (a longer deadline: --deadline SECONDS)")
+        raise _too_slow(url, done, size)
     return left
 
 

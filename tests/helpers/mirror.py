@@ -1,6 +1,6 @@
 """A checkpoint mirror on loopback for the download tests: serves generated files, and misbehaves on request
-(endless body, trickle, stall, redirect loop, lying Content-Length, truncation), plus the pins file that
-points convscope's downloader at the generated files (honoured for loopback mirrors only)."""
+(endless body, trickle, stall, redirect loop, lying Content-Length, truncation, trickled headers), plus the pins
+file that points convscope's downloader at the generated files (honoured for loopback mirrors only)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if mode == "loop":  # a -> b -> a ...
             nxt = self.path + ".b" if not self.path.endswith(".b") else self.path[:-2]
             self._head(302, {"Location": nxt, "Content-Length": "0"})
+            return
+        if mode == "slowheaders":  # a status line, then one header byte every 0.2 s for 6 s, then a valid answer
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(30):
+                    self.wfile.write(b"a")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                self.wfile.write(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.close_connection = True
             return
         if not path.is_file():
             self._head(404, {"Content-Length": "0"})

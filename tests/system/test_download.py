@@ -69,6 +69,18 @@ def test_a_stalled_mirror_times_out(www, tmp_path, monkeypatch) -> None:
     assert "stalled, no data for" in msg and "10 of 16,384" in msg, msg
 
 
+def test_trickled_headers_end_at_the_deadline(www, tmp_path) -> None:
+    # a byte every 0.2 s never trips the 30 s stall timeout; only the overall deadline can end the wait
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with mirror(www, {"blob.pth": "slowheaders"}) as (url, _, _hits):
+        t0 = time.monotonic()
+        msg = _fetch(url, dest, deadline_s=1.0)
+        took = time.monotonic() - t0
+    assert "too slow, 0 of 16,384 bytes when the deadline passed" in msg, msg
+    assert took < 2.5, f"the fetch took {took:.1f} s with a 1 s deadline (the mirror trickles for 6 s)"
+
+
 def test_refused_connection_and_non_http_are_plain(tmp_path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
