@@ -10,6 +10,7 @@ its window (padding as null) and the element that won.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -161,3 +162,17 @@ def pool_unit(loc: Located, x: np.ndarray, out: np.ndarray, c: int, y: int, xx: 
         "argmax": [int(i), int(j)], "max": float(masked[i, j]), "value": float(out[c, y, xx]),
         "value_source": "onnxruntime", "output": float(out[c, y, xx]),
     }
+
+
+def first_non_finite(body: Any, where: str = "") -> str | None:
+    """Where the first NaN or ±inf number in ``body`` sits (``kernel[0][1][2]``), else None: JSON has no
+    such numbers, and a model with an overflowing weight or activation produces them."""
+    if isinstance(body, float):
+        return None if math.isfinite(body) else where or "value"
+    if isinstance(body, dict):
+        items: Any = ((f"{where}.{k}" if where else str(k), v) for k, v in body.items())
+    elif isinstance(body, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(body))
+    else:
+        return None
+    return next((bad for path, v in items if (bad := first_non_finite(v, path)) is not None), None)

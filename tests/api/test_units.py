@@ -365,3 +365,30 @@ def test_photo_examples_need_trained_weights_and_match_onnxruntime(tmp_path: Pat
         assert acts[samples().index(e["sample"])][e["y"], e["x"]] == pytest.approx(e["value"], rel=1e-5)
         assert e["box"][2] - e["box"][0] + 1 == 7  # conv1's field, 7x7, shown as an RGB crop
         assert e["crop"].startswith("data:image/png;base64,")
+
+
+# ---- a model whose numbers overflow: a clear 422, not a 500 from the JSON encoder
+
+@pytest.mark.parametrize("fill", [float("inf"), float("nan")])
+def test_unit_of_a_non_finite_model_is_a_422_saying_so(tmp_path: Path, fill: float) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.web.app import create_app
+    from tests.helpers.hostile_models import conv_classifier
+
+    conv_classifier(tmp_path / "overflow.onnx", weight_fill=fill)
+    with TestClient(create_app(Settings.from_env(models_dir=tmp_path)), raise_server_exceptions=False) as c:
+        r = c.post("/api/models/overflow/unit", json={"image": _photo(), "layer": "relu", "channel": 0, "y": 0, "x": 0})
+        assert r.status_code == 422, r.text
+        err = r.json()["error"]
+        assert err["code"] == "non_finite" and "not finite (the first: kernel[0][0][0])" in err["message"], err
+        assert c.get("/healthz").status_code == 200
+
+
+def test_first_non_finite_names_the_place() -> None:
+    from app.units.unit import first_non_finite
+
+    assert first_non_finite({"a": [1.0, None, 2], "b": {"c": [[0.0, float("-inf")]]}}) == "b.c[0][1]"
+    assert first_non_finite({"window": [[None, 1.0]], "value": 3.0}) is None
+    assert first_non_finite(float("nan")) == "value"

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from app.errors import bad_input
+from app.errors import AppError, bad_input
 from app.units import runner
 from app.units.examples import Examples
 from app.units.rf import rf_box
+from app.units.unit import first_non_finite
 from app.web.routes.api import ERRORS, PREDICT_BODY, parse_predict
 from app.web.routes.deps import ServiceDep
 
@@ -91,7 +92,13 @@ async def unit(name: str, request: Request, service: ServiceDep) -> JSONResponse
         e = exc.errors()[0]
         where = ".".join(str(p) for p in e["loc"])
         raise bad_input(f"{where}: {e['msg']} (a unit needs layer, channel, y, x)") from None
-    return JSONResponse(await runner.unit(service, req, f.layer, f.channel, f.y, f.x))
+    body = await runner.unit(service, req, f.layer, f.channel, f.y, f.x)
+    bad = first_non_finite(body)
+    if bad is not None:
+        raise AppError(422, "non_finite", f"the arithmetic of {f.layer} channel {f.channel} (y {f.y}, x {f.x}) holds "
+                       f"numbers that are not finite (the first: {bad}); the model's weights or activations "
+                       "overflow, so there is nothing to show")
+    return JSONResponse(body)
 
 
 @router.get("/api/models/{name}/kernels", response_model=Kernels, responses=ERRORS, response_model_exclude_none=True,
