@@ -178,6 +178,9 @@ def test_an_unreadable_head_is_a_422_saying_why(foreign) -> None:
     ({"method": "occlusion", "layer": "C3"}, ["gradcam only"]),
     ({"patch": 8}, ["occlusion only"]),
     ({"colour": "red"}, ["colour"]),
+    ({"target": True}, ["target", "not a boolean"]),  # JSON true is not class 1
+    ({"method": "occlusion", "patch": True}, ["patch", "not a boolean"]),
+    ({"method": "occlusion", "stride": False}, ["stride", "not a boolean"]),
 ])
 def test_bad_options_are_422_with_the_valid_values(client, extra: dict, words: list[str]) -> None:
     r = _post(client, {"model": "lenet5", "pixels": _digit(), **extra})

@@ -244,6 +244,9 @@ def test_max_pool_window_and_winner(api, model: str, layer: str, y: int, x: int)
     ("lenet5", {"layer": "C1", "channel": 0, "y": 28, "x": 0}, "y=28 is outside 0..27"),
     ("lenet5", {"layer": "nope", "channel": 0, "y": 0, "x": 0}, "its layers: C1"),
     ("lenet5", {"layer": "C1", "y": 0, "x": 0}, "channel"),
+    ("lenet5", {"layer": "C1", "channel": True, "y": 0, "x": 0}, "channel: Value error, must be an integer, not a"),
+    ("lenet5", {"layer": "C1", "channel": 0, "y": False, "x": 0}, "y: Value error, must be an integer, not a boolean"),
+    ("lenet5", {"layer": "C1", "channel": 0, "y": 0, "x": True}, "x: Value error, must be an integer, not a boolean"),
     ("resnet18", {"layer": "layer1.0", "channel": 0, "y": 0, "x": 0}, "not a single convolution or max pool"),
 ])
 def test_unit_bad_requests(api, model: str, body: dict, fragment: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import AppError, bad_input, error_body
 from app.explain import serve
@@ -35,6 +35,13 @@ class ExplainOptionsIn(BaseModel):
     patch: int | None = Field(None, ge=1, description="occlusion: the patch's side in input pixels "
                               "(default: a quarter of the input's side)")
     stride: int | None = Field(None, ge=1, description="occlusion: the step between patches (default: patch / 2)")
+
+    @field_validator("target", "patch", "stride", mode="before")
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # JSON true is not the number 1 (as in /predict's options)
+            raise ValueError("must be an integer, not a boolean")
+        return v
 
 
 class ExplainJSON(PredictJSON, ExplainOptionsIn):

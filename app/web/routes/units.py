@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from app.errors import AppError, bad_input
 from app.units import runner
@@ -36,6 +36,13 @@ class UnitFields(BaseModel):
     channel: int = Field(ge=0)
     y: int = Field(ge=0)
     x: int = Field(ge=0)
+
+    @field_validator("channel", "y", "x", mode="before")
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # JSON true is not the number 1 (as in /predict's options)
+            raise ValueError("must be an integer, not a boolean")
+        return v
 
 
 class Kernels(BaseModel):
