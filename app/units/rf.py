@@ -16,7 +16,7 @@ def find_layer(info: ModelInfo, layer: str) -> tuple[int, LayerInfo]:
         if item.name == layer:
             return i, item
     names = ", ".join(item.name for item in info.layers)
-    raise bad_input(f"{info.name} has no layer {layer!r}; its layers: {names}")
+    raise bad_input(f"{info.name} has no layer {layer[:100]!r}; its layers: {names}")
 
 
 def spatial(info: ModelInfo, item: LayerInfo) -> tuple[int, int, int]:

@@ -50,18 +50,24 @@ def model_detail(name: str, service: ServiceDep,
     return {**lessons.attach(service.detail(name), i18n.current.get()), "provider": service.provider(name)}
 
 
+def single_query(request: Request) -> dict[str, str]:
+    """The query parameters, each given once: a parameter given twice is a 422 (taking the last would hide the
+    mistake). Also a dependency for the GET routes, which FastAPI would let take the last."""
+    params: dict[str, str] = {}
+    for k, v in request.query_params.multi_items():
+        if k in params:
+            raise bad_input(f"the query parameter {k[:100]!r} is given twice; give each option once")
+        params[k] = v
+    return params
+
+
 async def parse_predict(request: Request, service: Service, model: str | None,
                         extra: dict[str, Any] | None = None) -> PredictInput:
     """Multipart, JSON or query parameters -> one validated PredictInput (4xx with a message otherwise).
     With ``extra``, the fields named by its keys (e.g. a unit's layer) are taken out into it."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     known = _FORM_FIELDS | set(extra or ())
-    fields: dict[str, Any] = {}
-    for k, v in request.query_params.multi_items():
-        if k in fields:
-            raise bad_input(f"the query parameter {k!r} is given twice; give each option once")
-        if k in known:
-            fields[k] = v
+    fields: dict[str, Any] = {k: v for k, v in single_query(request).items() if k in known}
     query = set(fields)
     image: bytes | None = None
     if ctype == "multipart/form-data":

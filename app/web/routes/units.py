@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -13,10 +13,11 @@ from app.units import runner
 from app.units.examples import Examples
 from app.units.rf import rf_box
 from app.units.unit import first_non_finite
-from app.web.routes.api import ERRORS, PREDICT_BODY, parse_predict
+from app.web.routes.api import ERRORS, PREDICT_BODY, parse_predict, single_query
 from app.web.routes.deps import ServiceDep
 
 router = APIRouter(tags=["units"])
+_ONCE = [Depends(single_query)]  # a query parameter given twice is a 422, as on the POST routes
 
 
 class RfResponse(BaseModel):
@@ -81,7 +82,7 @@ _UNIT_BODY = {"required": True, "content": {  # /predict's fields and the unit's
     for ctype, spec in PREDICT_BODY["content"].items()}}
 
 
-@router.get("/api/models/{name}/rf", response_model=RfResponse, responses=ERRORS,
+@router.get("/api/models/{name}/rf", response_model=RfResponse, responses=ERRORS, dependencies=_ONCE,
             summary="The receptive field of one unit on the input")
 def receptive_field(name: str, service: ServiceDep, layer: str = Query(...), y: int = Query(...),
                     x: int = Query(...)) -> dict[str, Any]:
@@ -108,7 +109,8 @@ async def unit(name: str, request: Request, service: ServiceDep) -> JSONResponse
     return JSONResponse(body)
 
 
-@router.get("/api/models/{name}/kernels", response_model=Kernels, responses=ERRORS, response_model_exclude_none=True,
+@router.get("/api/models/{name}/kernels", response_model=Kernels, responses=ERRORS, dependencies=_ONCE,
+            response_model_exclude_none=True,
             summary="A convolution layer's weights, exactly the ONNX initializer")
 async def kernels(name: str, service: ServiceDep, layer: str = Query(...),
                   filter: int | None = Query(None, description="only this filter's slices"),
@@ -123,7 +125,7 @@ def _examples(request: Request) -> Examples:
     return ex
 
 
-@router.get("/api/models/{name}/examples", response_model=list[Example], responses=ERRORS,
+@router.get("/api/models/{name}/examples", response_model=list[Example], responses=ERRORS, dependencies=_ONCE,
             response_model_exclude_none=True,
             summary="The nine inputs that drive a channel highest: MNIST test images (digit models) or places in "
                     "the bundled sample photos (photo models with trained or imported weights)")
