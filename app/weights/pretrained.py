@@ -64,13 +64,13 @@ class Pretrained:
 
     def start(self, name: str) -> Job:
         name = nets.canonical(name)
-        if not self.allowed:
-            raise AppError(403, "downloads_disabled", i18n._(ENABLE).format(name=name))
         offer = self.offer(name)
-        if offer is None:
+        if offer is None:  # first: enabling downloads would not help (it said to)
             pinned = ", ".join(c.model for c in dl.CHECKPOINTS.values() if c.pinned)
             raise AppError(404, "no_checkpoint", f"no published checkpoint with a pinned sha256 is known for "
-                           f"{name}; the page can fetch: {pinned}")
+                           f"{name[:100]}; the page can fetch: {pinned}")
+        if not self.allowed:
+            raise AppError(403, "downloads_disabled", i18n._(ENABLE).format(name=name))
         with self._lock:
             busy = [j for j in self.jobs.values() if j.state in ("downloading", "importing")]
             if busy and busy[0].model == name:

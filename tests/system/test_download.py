@@ -99,6 +99,19 @@ def test_a_good_mirror_is_fetched_with_progress(www, tmp_path) -> None:
     assert seen[-1] == (len(BLOB), len(BLOB))
 
 
+@pytest.mark.parametrize("model", ["lenet5", "vgg11"])  # no checkpoint at all; one published but not pinned
+def test_no_checkpoint_comes_before_downloads_off(models_dir, model: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.web.app import create_app
+
+    with TestClient(create_app(Settings.from_env(models_dir=models_dir, allow_downloads=False))) as c:
+        r = c.post(f"/api/models/{model}/weights")  # was 403 "Downloads are off ... convscope download lenet5"
+        assert r.status_code == 404 and r.json()["error"]["code"] == "no_checkpoint", r.text
+        assert c.post("/api/models/resnet18/weights").status_code == 403  # a pinned one: enabling would help
+
+
 def test_every_pin_is_consistent_with_its_name_and_its_network() -> None:
     """Each pinned digest starts with the 8 hex digits torchvision puts in the file name, and each pinned
     size holds at least the network's parameters as float32 (ARCHITECTURES.md's counts) and no more than
