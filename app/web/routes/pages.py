@@ -90,23 +90,37 @@ def gallery(request: Request, service: ServiceDep) -> Any:
     return templates.TemplateResponse(request, "index.html", {"models": service.models(), "page": "index"})
 
 
+NOT_DIGITS = N_("{name} does not read digits; the drawing pad drives these models:")
+
+
 @router.get("/draw", response_class=HTMLResponse)
 def draw(request: Request, service: ServiceDep, model: str = "lenet5") -> Any:
-    info = service.info(model, refresh=True)  # 404 JSON for an unknown name
+    browser = "text/html" in request.headers.get("accept", "")  # a person gets pages; other clients JSON
+    try:
+        info = service.info(model, refresh=True)
+    except AppError as e:
+        if e.status != 404 or not browser:
+            raise
+        return not_found_page(request, service, model, draw=True)  # the HTML 404 page, as /models/nope
     choices = service.digit_models()
     if info.name not in choices:
-        raise bad_input(f"{info.name} does not read digits; the pad drives {', '.join(choices)}")
+        if not browser:
+            raise bad_input(f"{info.name} does not read digits; the pad drives {', '.join(choices)}")
+        return templates.TemplateResponse(request, "404.html", {  # why, and the models the pad can drive
+            "page": "404", "heading": i18n._("Draw a digit"), "models": service.names(), "draw": True,
+            "refused": i18n._(NOT_DIGITS).format(name=info.name), "choices": choices}, status_code=422)
     return templates.TemplateResponse(request, "draw.html", {"model": service.detail(info.name), "page": "draw",
                                                              "choices": choices,
                                                              "weights_commands": weights_commands(info.name)})
 
 
-def not_found_page(request: Request, service: Service, name: str | None = None) -> HTMLResponse:
-    """The HTML 404: what was asked for and, for a model name, the closest names there are."""
+def not_found_page(request: Request, service: Service, name: str | None = None, draw: bool = False) -> HTMLResponse:
+    """The HTML 404: what was asked for and, for a model name, the closest names there are; ``draw``: asked
+    for by the drawing pad, which the page links back to."""
     closest = service.closest(name) if name else []
     return templates.TemplateResponse(request, "404.html", {
         "page": "404", "name": (name or "")[:100], "path": request.url.path[:200], "closest": closest,
-        "models": service.names()}, status_code=404)
+        "models": service.names(), "draw": draw}, status_code=404)
 
 
 @router.get("/models/{name}", response_class=HTMLResponse)
