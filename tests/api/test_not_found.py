@@ -3,6 +3,8 @@ names are case-insensitive and redirect to the canonical one (issue 11 item 7)."
 
 from __future__ import annotations
 
+import pytest
+
 HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
@@ -76,3 +78,10 @@ def test_links_to_a_model_are_url_encoded(models_dir) -> None:
         assert missing.status_code == 404
         assert '<a href="/models/a%23b">a#b</a>' in missing.text.split('id="closest"')[1].split("</ul>")[0]
         assert '<a href="/models/c%3Fd">c?d</a>' in missing.text.split("Every model")[1]
+
+
+@pytest.mark.parametrize("path", ["/", "/draw", "/models/lenet5", "/compare", "/models/nope"])
+def test_pages_never_write_the_host_header_into_their_links(client, path: str) -> None:
+    r = client.get(path, headers={"host": "evil.example", "accept": "text/html"})
+    assert r.status_code in (200, 404) and "evil.example" not in r.text, path
+    assert 'src="/static/js/' in r.text

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from app import i18n, lessons
 from app.config import TEMPLATES_DIR
@@ -69,6 +70,14 @@ templates.env.globals.update(current_lang=lambda: i18n.current.get(),
                              weights_word=lambda w: i18n._(WEIGHTS[w]) if w in WEIGHTS else w,
                              provider=providers.for_page,
                              branch_word=lambda b: i18n._(BRANCHES[b]) if b in BRANCHES else "")
+@pass_context
+def _url_for(context: Any, name: str, /, **path_params: Any) -> str:
+    """A route's path, with the app's root path: not the absolute URL Starlette's url_for builds,
+    which writes the request's Host header into the page (a shared cache could keep a forged one)."""
+    return str(context["request"].url_for(name, **path_params).path)
+
+
+templates.env.globals["url_for"] = _url_for
 templates.env.filters["lean"] = lessons.lean  # the page's JSON without what it already shows as HTML
 templates.env.filters["si"] = _fmt
 templates.env.filters["ops"] = _ops
