@@ -26,6 +26,7 @@ from app.catalog.store import (
     check_file,
     check_input_size,
     check_link,
+    is_regular,
     read_card,
     read_regular,
     signature,
@@ -178,8 +179,9 @@ class FileSource:
     def onnx_path(self) -> Path:
         if signature(self.path) != self.signature:
             raise AppError(503, "model_unavailable", f"{self.path.name} changed on disk; it is being reloaded")
-        if not self.exposed.exists() or self.exposed.stat().st_mtime_ns < (self.signature or (0, 0))[0]:
-            save_model(expose(self._model, self.info.outputs), self.exposed)
+        ex = self.exposed  # only a regular file of our own is loaded: a FIFO or symlink put there is written over
+        if ex.is_symlink() or not is_regular(ex) or ex.stat().st_mtime_ns < (self.signature or (0, 0))[0]:
+            save_model(expose(self._model, self.info.outputs), ex)
         return self.exposed
 
 

@@ -213,3 +213,20 @@ def test_which_output_is_taken_is_said_when_there_are_several(models_dir: Path) 
         assert "the first of the graph's 2 outputs ('probs') holds the class scores" in two
         assert not any("outputs (" in a for a in c.get("/api/models/one").json()["assumed"])
         assert _predict(c, "two").status_code == 200
+
+
+def test_side_files_and_cards_that_are_not_regular_files_are_not_opened(models_dir: Path, tmp_path: Path) -> None:
+    conv_classifier(models_dir / "foo.onnx")
+    os.mkfifo(models_dir / ".foo.convscope.onnx")  # newer than foo.onnx: it would be loaded as it is
+    conv_classifier(models_dir / "bar.onnx")
+    elsewhere = conv_classifier(tmp_path / "elsewhere.onnx", classes=3)
+    (models_dir / ".bar.convscope.onnx").symlink_to(elsewhere)
+    (models_dir / "lenet5.card.json").unlink(missing_ok=True)
+    os.mkfifo(models_dir / "lenet5.card.json")
+    c = _start(models_dir)
+    with c:
+        assert _predict(c, "foo").status_code == 200
+        r = _predict(c, "bar")
+        assert r.status_code == 200 and len(r.json()["top_k"]) == 5, r.text  # its own 10 classes, not the 3
+        assert not (models_dir / ".bar.convscope.onnx").is_symlink()
+        assert c.get("/api/models/lenet5").status_code == 200
