@@ -184,11 +184,11 @@ def pixels(value: object) -> np.ndarray:
 
 
 def data_url(a: np.ndarray, fmt: str = "PNG") -> str:
-    """A [0,1] grayscale (H,W) or colour (3,H,W) array as an image data URL, for showing what the
+    """A [0,1] grayscale (H,W) or (1,H,W), or colour (3,H,W) array as an image data URL, for showing what the
     network saw: PNG for small digits, JPEG for photos (PNG of a 224x224 photo costs ~20 ms)."""
     a = np.asarray(a, dtype=np.float32)
-    if a.ndim == 3:
-        a = a.transpose(1, 2, 0)
+    if a.ndim == 3:  # (3, H, W) as colour; a one-channel photo model's (1, H, W) as grey
+        a = a.transpose(1, 2, 0) if a.shape[0] == 3 else a[0]
     lo, hi = float(a.min()), float(a.max())
     u8 = ((a - lo) * (255 / (hi - lo if hi > lo else 1))).round().astype(np.uint8)
     buf = io.BytesIO()

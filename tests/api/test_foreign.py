@@ -132,3 +132,17 @@ def test_graphs_that_fix_their_batch_are_explained_as_their_batch_free_twin(mode
                 np.testing.assert_allclose(got[name]["map"]["values"], want["map"]["values"], rtol=1e-4, atol=1e-6)
                 for k in ("deletion_auc", "insertion_auc", "random_auc"):
                     assert abs(got[name][k] - want[k]) < 1e-4, (name, method, k)
+
+
+def test_a_one_channel_model_read_as_a_photo_shows_what_it_saw(models_dir) -> None:
+    """A grey 64x64 classifier whose sidecar says it takes photos: the input it saw comes back as a grey
+    image (it was a 500: no image of shape (64, 64, 1))."""
+    import json
+
+    conv_classifier(models_dir / "grey.onnx", c=1, h=64, w=64)
+    (models_dir / "grey.json").write_text(json.dumps({"kind": "photo"}))
+    with _client(models_dir) as c:
+        r = c.post("/predict", json={"model": "grey", **_png()})
+        assert r.status_code == 200, r.text
+        seen = Image.open(io.BytesIO(base64.b64decode(r.json()["input"]["image"].split(",", 1)[1])))
+        assert seen.size == (64, 64) and seen.mode == "L"
