@@ -53,3 +53,23 @@ def test_a_20000_char_layer_name_is_cut_in_the_message(client, method: str, url:
     msg = r.json()["error"]["message"]
     assert f"no layer '{'A' * 100}'" in msg and "A" * 101 not in msg, msg[:300]
     assert len(r.content) < 1000, len(r.content)  # was the whole 20 KB name
+
+
+PIXELS = [[0.0] * 28] * 12 + [[0.0] * 10 + [1.0] * 8 + [0.0] * 10] * 4 + [[0.0] * 28] * 12
+
+
+@pytest.mark.parametrize("url", ["/api/models/lenet5/predict", "/api/models/lenet5/predict?model=resnet18"])
+def test_a_named_route_refuses_another_model_in_the_request(client, url: str) -> None:
+    """POST /api/models/lenet5/predict with body or query model 'resnet18' ran lenet5 without a word."""
+    body = {"pixels": PIXELS} if "?" in url else {"model": "resnet18", "pixels": PIXELS}
+    r = client.post(url, json=body)
+    assert r.status_code == 422 and "'lenet5'" in r.json()["error"]["message"] and "'resnet18'" in r.text, r.text
+
+
+def test_a_named_route_takes_the_same_model_spelled_otherwise(client) -> None:
+    for same in ("lenet5", "LeNet5"):
+        r = client.post("/api/models/lenet5/predict", json={"model": same, "pixels": PIXELS})
+        assert r.status_code == 200, (same, r.text)
+    r = client.post("/api/models/lenet5/unit", json={"model": "resnet18", "pixels": PIXELS, "layer": "C1",
+                                                     "channel": 0, "y": 0, "x": 0})
+    assert r.status_code == 422 and "name it once" in r.json()["error"]["message"]

@@ -128,6 +128,9 @@ async def predict_input(fields: dict[str, Any], image: bytes | None, service: Se
         e = exc.errors()[0]
         loc = ".".join(str(x) for x in e["loc"][:3])
         raise bad_input(f"{loc}: {e['msg']}") from None
+    if model and p.model and p.model != model and not _same_model(service, model, p.model):
+        raise bad_input(f"the path names model {model[:100]!r} but the request says {p.model[:100]!r}; "
+                        "name it once (or the same)")
     name = model or p.model
     if not name:
         raise bad_input("say which model to run: 'model' (GET /api/models lists them)")
@@ -139,6 +142,14 @@ async def predict_input(fields: dict[str, Any], image: bytes | None, service: Se
     if image is not None and p.pixels is not None:
         raise bad_input("send either an image or pixels, not both")
     return PredictInput(name, image, p.pixels, p.top_k, p.activations, p.maps())
+
+
+def _same_model(service: Service, a: str, b: str) -> bool:
+    """Whether two spellings name one model (case, aliases: 'LeNet5' is lenet5)."""
+    try:
+        return service.info(a).name == service.info(b).name
+    except AppError:
+        return False
 
 
 def _loads(body: bytes) -> Any:
