@@ -92,6 +92,9 @@ class BuiltinSource:
             return self.path
 
 
+_BUILTIN_SPELLINGS = {n.lower(): nets.canonical(n) for n in (*nets.BUILTIN_NAMES, *nets.ALIASES)}
+
+
 class FileSource:
     """A foreign .onnx file: checked and introspected once; its layer outputs are added by a graph edit
     into a side file (.NAME.convscope.onnx) that onnxruntime loads. A file that cannot be served keeps
@@ -114,6 +117,10 @@ class FileSource:
     def _read(self, settings: Settings) -> None:
         """Fill ``info`` step by step (an Unservable error leaves the steps done so far)."""
         path = self.path
+        clash = _BUILTIN_SPELLINGS.get(path.stem.lower())
+        if clash:  # /api/models/LeNet5 answers for lenet5 (names are case-insensitive): a file may not take it
+            raise Unservable(f"{path.name}: the name is built-in {clash}'s in another case; rename the file "
+                             "(model names are case-insensitive)")
         if len(self.exposed.name.encode()) > NAME_MAX:  # the side file's name would be refused by the disk
             raise Unservable(f"{path.name[:60]}...: the file name is {len(path.name.encode())} bytes long; "
                              f"file names up to {NAME_MAX - 17} bytes can be served")

@@ -230,3 +230,12 @@ def test_side_files_and_cards_that_are_not_regular_files_are_not_opened(models_d
         assert r.status_code == 200 and len(r.json()["top_k"]) == 5, r.text  # its own 10 classes, not the 3
         assert not (models_dir / ".bar.convscope.onnx").is_symlink()
         assert c.get("/api/models/lenet5").status_code == 200
+
+
+def test_a_file_named_as_a_built_in_in_another_case_is_refused(models_dir) -> None:
+    """Model names are case-insensitive (/api/models/LeNet5 is lenet5): a dropped LeNet5.onnx would take
+    that spelling away from the built-in; it is listed as an error saying so, and lenet5 serves on."""
+    conv_classifier(models_dir / "LeNet5.onnx", c=1, h=28, w=28)
+    with _start(models_dir) as c:
+        _unservable(c, "LeNet5", "built-in lenet5", "rename the file")
+        assert c.post("/api/models/lenet5/predict", json={"pixels": [[0.0] * 28] * 28}).status_code == 422  # no ink
