@@ -89,7 +89,7 @@ ERROR_SENTENCES = {
     "stale_model": N_("This model's file is out of date; rebuild it with convscope build --force."),
     "internal": N_("Internal error; the server logged the details."),
     "unexplainable": N_("This model's classifier head cannot be read, so it cannot be explained."),
-    "non_finite": N_("The model gave values that are not finite numbers; there is nothing to explain."),
+    "non_finite": N_("The model gave values that are not finite numbers (its weights or activations overflow)."),
     "method_not_allowed": N_("This address does not take that method; the API is described at /docs."),
     "http_error": N_("The request could not be served."),
     "out_of_memory": N_("The server ran out of memory for this request; try again in a moment."),
