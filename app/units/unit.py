@@ -68,9 +68,10 @@ class ConvUnit:
             s = self.bn["scale"][c]
             kernel = (kernel * s).astype(np.float32)
             bias = np.float32((bias - self.bn["mean"][c]) * s + self.bn["beta"][c])
-        products = patch.astype(np.float32) * kernel
-        partial = products.reshape(cin_g, -1).sum(axis=1, dtype=np.float64)
-        total = float(partial.sum())
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 of an overflowing model: 422 non_finite later
+            products = patch.astype(np.float32) * kernel
+            partial = products.reshape(cin_g, -1).sum(axis=1, dtype=np.float64)
+            total = float(partial.sum())
         return {"channels": [lo, hi], "top": top, "left": left, "inside": inside, "patch": patch,
                 "kernel": kernel, "products": products, "partial": partial, "sum": total,
                 "bias": float(bias), "pre": total + float(bias)}
