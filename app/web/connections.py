@@ -58,6 +58,8 @@ def protocol(header_timeout_s: float, max_connections: int) -> type:
 
         def _expire(self) -> None:
             self._deadline = None
+            if self.transport.get_protocol() is not self:  # upgraded: a WebSocket's own protocol has it now
+                return
             if self.cycle is None or self.cycle.response_complete:  # no request's headers in time
                 if not self.transport.is_closing():
                     self.transport.close()

@@ -103,6 +103,27 @@ def test_keep_alive_connection_gets_a_new_header_deadline(url: str) -> None:
         assert _closed_within(s, 6, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 20) < 3
 
 
+def test_a_websocket_outlives_the_header_deadline(url: str) -> None:
+    """The header deadline (1 s here) is for a request's headers: a WebSocket, once upgraded, stays open
+    (it was cut at the deadline, busy or idle, with no close frame)."""
+    import asyncio
+
+    import websockets
+
+    from tests.helpers.images import GOOD
+
+    async def talk() -> list[int]:
+        answers = []
+        async with websockets.connect(url.replace("http://", "ws://") + "/ws/predict") as ws:
+            for _ in range(3):
+                await asyncio.sleep(1.2)  # each message after the deadline has passed again
+                await ws.send(json.dumps({**GOOD, "activations": "none"}))
+                answers.append(len(json.loads(await ws.recv())["top_k"]))
+        return answers
+
+    assert asyncio.run(talk()) == [5, 5, 5]
+
+
 def test_connection_cap_refuses_fast_and_recovers(tmp_path) -> None:
     copy_lenet(tmp_path)
     # a header deadline far longer than the test: the held connections stay open however slow this machine is
