@@ -107,7 +107,7 @@ ERROR_SENTENCES = {
 # codes whose message is already in the request's language where it is raised
 TRANSLATED_AT_RAISE = frozenset({"downloads_disabled"})
 # codes the connection guard (app/web/connections.py) answers before a request is read: no language known
-BEFORE_ANY_REQUEST = frozenset({"too_many_connections"})
+BEFORE_ANY_REQUEST = frozenset({"too_many_connections", "headers_too_large"})
 
 
 def error_message(code: str, message: str) -> str:

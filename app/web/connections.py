@@ -22,7 +22,7 @@ except ImportError:  # httptools is optional; h11 always comes with uvicorn
 
 def _reply(status: int, code: str, message: str) -> bytes:
     body = json.dumps(error_body(status, code, message)).encode()
-    reason = {503: "Service Unavailable", 408: "Request Timeout"}[status]
+    reason = {503: "Service Unavailable", 408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
     return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             f"connection: close\r\nretry-after: 1\r\n\r\n").encode() + body
 
@@ -34,13 +34,31 @@ def connection_cap(wanted: int) -> int:
     return max(8, min(wanted, soft - 64)) if soft > 0 else wanted
 
 
+# A request's head (request line and headers) may be this long; the bytes counted until the head is
+# complete include the first read of the body (asyncio reads up to 256 KiB at once), hence 1 MiB.
+MAX_HEAD_BYTES = 1 << 20
+
+
 def protocol(header_timeout_s: float, max_connections: int) -> type:
     """The uvicorn `http=` protocol class with these limits."""
     full = _reply(503, "too_many_connections", f"the server holds its maximum of {max_connections} open "
                   "connections; retry in a second")
+    too_long = _reply(431, "headers_too_large", f"the request's headers are over {MAX_HEAD_BYTES:,} bytes")
 
     class Guarded(_Base):  # type: ignore[misc,valid-type]
         _deadline: asyncio.TimerHandle | None = None
+        _head = 0  # bytes of the request head read so far (httptools keeps every header; nothing bounded it)
+
+        def data_received(self, data: bytes) -> None:
+            if self.cycle is None or self.cycle.response_complete:  # between requests: a head is arriving
+                self._head += len(data)
+                if self._head > MAX_HEAD_BYTES:
+                    self.transport.write(too_long)
+                    self.transport.close()
+                    return
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._head = 0  # the head is complete: a body, however long, is BodyLimit's
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             if len(self.server_state.connections) >= max_connections:

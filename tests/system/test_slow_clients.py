@@ -3,6 +3,7 @@ deadline (408), and a cap on open connections answered by an immediate JSON 503,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -101,6 +102,30 @@ def test_keep_alive_connection_gets_a_new_header_deadline(url: str) -> None:
         s.settimeout(5)
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
         assert _closed_within(s, 6, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 20) < 3
+
+
+def test_a_huge_request_head_is_refused_before_it_is_all_read(url: str) -> None:
+    """Headers are bounded (1 MiB): a 4 MB header gets a 431 and the connection closed, where it was read
+    whole (60 MB took 120 MB of the server's memory); a body of any size is still BodyLimit's to judge."""
+    with _connect(url) as s:
+        s.settimeout(10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(OSError):  # the server may close while this is still sending
+            for _ in range(64):
+                s.sendall(b"a" * 65536)
+        head = s.recv(65536)
+    assert head.startswith(b"HTTP/1.1 431") and b"headers_too_large" in head
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()  # ~3 MB of noise as PNG: a body well past the head's bound, in one send
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1000, 1000, 3), dtype=np.uint8)).save(buf, "PNG")
+    assert buf.tell() > 2 * (1 << 20)
+    r = httpx.post(url + "/predict", files={"image": ("x.png", buf.getvalue())}, data={"model": "lenet5"}, timeout=30)
+    assert r.status_code in (200, 422), r.text  # read and judged (noise may have no digit), not refused
+    assert httpx.get(url + "/healthz").status_code == 200
 
 
 def test_a_websocket_outlives_the_header_deadline(url: str) -> None:
