@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from app.catalog.info import ModelInfo
+from app.catalog.store import read_regular
 from app.errors import AppError, bad_input
 from app.serving.run import fixed_batch, run_rows
 from app.serving.service import Service
@@ -23,6 +25,7 @@ from app.units.photo_examples import PhotoExamples
 
 log = logging.getLogger("convscope")
 CHUNK = 500
+MAX_CACHE_BYTES = 64 << 20  # a table is ~0.2 MB for LeNet-5; anything far larger is not ours
 FORMAT = 1
 
 
@@ -68,7 +71,7 @@ class Examples:
         _, path = self._model(service, name)
         key = self._key(path)
         table = self.tables.get(key)
-        if table is not None or self._cache_file(path, key).exists():
+        if table is not None or self._cache_file(path, key).is_file():  # (a FIFO there is not "ready")
             ms = float(table["compute_ms"]) if table is not None else None
             return {"state": "ready", "done": 10000, "total": 10000, "compute_ms": ms}
         p = self.progress.get(key)
@@ -83,7 +86,7 @@ class Examples:
         key = await service.blocking(self._key, path)
         if key in self.tables:
             return info, self.tables[key]
-        cached = await service.blocking(self._load, self._cache_file(path, key))
+        cached = await service.blocking(self._load, self._cache_file(path, key), info)
         if cached is not None:
             self.tables[key] = cached
             return info, cached
@@ -94,14 +97,28 @@ class Examples:
         return info, await asyncio.shield(task)
 
     @staticmethod
-    def _load(file: Path) -> dict[str, Any] | None:
-        if not file.exists():
+    def _load(file: Path, info: ModelInfo) -> dict[str, Any] | None:
+        """The cached table beside the model, or None (recompute) for one that is missing or is not a
+        table of this format for this model's layers: a file in the models folder is not trusted."""
+        if not file.exists() and not file.is_symlink():
             return None
         try:
-            with np.load(file) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable examples cache %s: %s", file, exc)
+            with np.load(io.BytesIO(read_regular(file, MAX_CACHE_BYTES))) as z:
+                table = {k: z[k] for k in z.files}
+            if int(table["format"]) != FORMAT or table["compute_ms"].shape != ():
+                raise ValueError("another format")
+            found = table["images/index"]
+            if found.ndim != 1 or not {"images/pixels", "images/label"} <= table.keys():
+                raise ValueError("no images")
+            for name in conv_layers(info):
+                c = int(info.layers[rfmod.find_layer(info, name)[0]].output_shape[0])  # type: ignore[index]
+                if any(table[f"{name}/{f}"].shape != (c, TOP) for f in ("index", "y", "x", "value")):
+                    raise ValueError(f"{name}'s rows are not {c}x{TOP}")
+                if not np.isin(table[f"{name}/index"], found).all():
+                    raise ValueError(f"{name} names images the table lacks")
+            return table
+        except Exception as exc:  # unreadable, a FIFO, a zip of something else, a table of other shapes
+            log.warning("ignoring the examples cache %s (recomputed): %s", file.name, str(exc)[:200])
             return None
 
     async def _compute(self, service: Service, info: ModelInfo, path: Path, key: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import threading
 import time
 
@@ -128,3 +129,42 @@ def test_a_cancelled_request_holds_its_slot_until_its_run_has_stopped(models_dir
         assert asyncio.run(main())
     finally:
         service.close()
+
+
+def _junk_zip(f) -> None:
+    f.write_bytes(b"PK\x03\x04" + bytes(100))
+
+
+def _no_keys(f) -> None:
+    with open(f, "wb") as out:
+        np.savez(out, format=np.array(1))
+
+
+def _wrong_shapes(f) -> None:
+    with open(f, "wb") as out:
+        np.savez(out, **{"format": np.array(1), "compute_ms": np.array(1.0), "images/index": np.array([0]),
+                         "images/pixels": np.zeros((1, 28, 28)), "images/label": np.array([0]),
+                         **{f"relu/{k}": np.zeros((1, 1), int) for k in ("index", "y", "x", "value")}})
+
+
+@pytest.mark.parametrize("spoil", [_junk_zip, _no_keys, _wrong_shapes, lambda f: os.mkfifo(f)],
+                         ids=["junk-zip", "no-keys", "wrong-shapes", "fifo"])
+def test_a_spoilt_examples_cache_is_recomputed(models_dir, spoil) -> None:
+    """The MNIST table cached beside a model is a file in the models folder: one that is not a table of
+    this model's layers (or not a regular file) is ignored and recomputed -- it was a 500, or a hang."""
+    free_batch(conv_classifier(models_dir / "dg.onnx", c=1, h=28, w=28))
+    url = "/api/models/dg/examples?layer={}&channel=2"
+    with _client(models_dir) as c:
+        layer = c.get("/api/models/dg").json()["layers"][0]["name"]
+        want = c.get(url.format(layer))
+        assert want.status_code == 200, want.text
+    (cache,) = models_dir.glob(".dg*.examples-*.npz")
+    cache.unlink()
+    spoil(cache)
+    with _client(models_dir) as c:
+        box: dict = {}
+        t = threading.Thread(target=lambda: box.setdefault("r", c.get(url.format(layer))), daemon=True)
+        t.start()
+        t.join(60)
+        assert "r" in box, "the request hung"
+        assert box["r"].status_code == 200 and box["r"].json() == want.json(), box["r"].text
