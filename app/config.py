@@ -89,10 +89,13 @@ class Settings:
                 values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             elif f.name in ("download_url", "provider"):
                 values[f.name] = raw
-            elif f.name.endswith("_s"):
-                values[f.name] = float(raw)
             else:
-                values[f.name] = int(raw)
+                kind = float if f.name.endswith("_s") else int
+                try:
+                    values[f.name] = kind(raw)
+                except ValueError:
+                    what = "an integer" if kind is int else "a number"
+                    raise ValueError(f"CONVSCOPE_{f.name.upper()} must be {what}, not {raw[:40]!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "models_dir" in values:
             values["models_dir"] = Path(values["models_dir"])  # type: ignore[arg-type]

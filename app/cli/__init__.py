@@ -14,6 +14,31 @@ from app.cli.serve import cmd_serve
 from app.cli.tools import cmd_bench, cmd_i18n
 
 
+def _ranged(kind: type, lo: float, hi: float | None = None) -> object:
+    """An argparse type: ``kind`` within lo..hi (NaN refused), with a message naming the range."""
+    def parse(text: str) -> object:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not (v >= lo and (hi is None or v <= hi)):  # NaN fails both
+            raise argparse.ArgumentTypeError(f"{text} is not within {lo}..{hi}" if hi is not None
+                                             else f"{text} is not {lo} or more")
+        return v
+    return parse
+
+
+PORT, SEED, POSITIVE = _ranged(int, 0, 65535), _ranged(int, 0, 2**32 - 1), _ranged(float, 1e-3)
+
+
+def _folder(text: str) -> Path:
+    """--models-dir: a folder, or a path where one can be made; not a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return path
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convscope", description="See how a convolutional network works, "
                                 "layer by layer.")
@@ -22,13 +47,13 @@ def parser() -> argparse.ArgumentParser:
     def add(name: str, fn: object, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(fn=fn)
-        sp.add_argument("--models-dir", type=Path, default=None,
+        sp.add_argument("--models-dir", type=_folder, default=None,
                         help="folder of ONNX files (default: models/ or $CONVSCOPE_MODELS_DIR)")
         return sp
 
     sp = add("serve", cmd_serve, "start the web app and API")
     sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=8000)
+    sp.add_argument("--port", type=PORT, default=8000)
     sp.add_argument("--log-level", default="info")
     sp.add_argument("--access-log", action="store_true", help="log every request (off: /metrics counts them)")
     sp.add_argument("--ray", action="store_true", help="serve on Ray Serve (the ray extra): replicas, autoscaling")
@@ -43,13 +68,13 @@ def parser() -> argparse.ArgumentParser:
     sp = add("build", cmd_build, "write ONNX files for built-in models (seeded, untrained weights)")
     sp.add_argument("names", nargs="*", help=f"models to build (default: all): {', '.join(nets.BUILTIN_NAMES)}")
     sp.add_argument("--force", action="store_true", help="rebuild files that exist")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=SEED, default=0)
     sp = add("info", cmd_info, "print a model's layer table")
     sp.add_argument("name")
     sp = add("train", cmd_train, "train LeNet-5 (modern or 1998) on MNIST (needs the train extra)")
     sp.add_argument("name", choices=DIGIT_MODELS)
     sp.add_argument("--epochs", type=int, default=12)
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=SEED, default=0)
     sp.add_argument("--seeds", default=None, help="comma list, e.g. 0,1,2: one run per seed, one after the "
                     "other; the best is written, its card lists every run with mean and std")
     sp.add_argument("--from", dest="base", type=Path, default=None, metavar="FILE",
@@ -66,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
                     "or $CONVSCOPE_DOWNLOAD_URL)")
     sp.add_argument("--sha256", default=None, help="the file's full sha256, for a checkpoint without one pinned "
                     "in convscope (resnet18/34/50, vgg16-3 and vgg19 have theirs)")
-    sp.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+    sp.add_argument("--deadline", type=POSITIVE, default=None, metavar="SECONDS",
                     help="give up after this long in all (default: a minute plus the file at 512 KiB/s)")
     sp = add("bench", cmd_bench, "measure speed side by side with baselines; prints tables, writes JSON")
     sp.add_argument("--models", nargs="*", help="models for the engine and explain sections (default: all; --quick: 4)")
@@ -97,3 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     except AppError as exc:
         print(f"convscope: {exc.message}", file=sys.stderr)
         return 2
+    except (OSError, ValueError) as exc:  # a path that is not what it should be, a bad setting: one line, no traceback
+        print(f"convscope {args.cmd}: {exc}", file=sys.stderr)
+        return 1

@@ -47,3 +47,26 @@ def test_eval_reports_accuracy(capsys) -> None:
     assert "on the 10,000 MNIST test images" in out and "confusion" in out
     acc = float(out.split("accuracy ")[1].split("%")[0])
     assert acc >= 99.0
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["serve", "--port", "99999"], "--port: 99999 is not within 0..65535"),  # uvicorn took it mod 65536
+    (["build", "lenet5", "--force", "--seed", "-1"], "--seed: -1 is not within"),  # numpy's traceback
+    (["download", "resnet18", "--deadline", "nan"], "--deadline: nan is not 0.001 or more"),  # a socket traceback
+    (["download", "resnet18", "--deadline", "-1"], "--deadline: -1 is not"),  # "the mirror is trickling"
+    (["build", "lenet5", "--models-dir", "FILE"], "--models-dir: FILE is not a folder"),  # FileExistsError
+])
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys, monkeypatch, args: list[str], says: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("not a folder")
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and says in err and "Traceback" not in err, err
+
+
+def test_a_bad_setting_names_its_variable(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("CONVSCOPE_MAX_CONCURRENT", "abc")
+    assert main(["info", "lenet5"]) == 1  # was a ValueError traceback naming no variable
+    err = capsys.readouterr().err.strip()
+    assert err == "convscope info: CONVSCOPE_MAX_CONCURRENT must be an integer, not 'abc'", err
