@@ -54,7 +54,13 @@ def state_dict(path: Path, obj: Any, tensor: type | tuple[type, ...]) -> Mapping
 
 
 def _unreadable(path: Path, exc: object) -> ImportError_:
-    return ImportError_(f"{path.name}: could not be read as a PyTorch checkpoint ({exc})")
+    text = str(exc)
+    if "weights_only" in text or "Unsupported global" in text or "Unsupported operand" in text:
+        # torch's own text goes on to suggest weights_only=False, which would run whatever the file holds
+        why = "it holds objects other than tensors; convscope reads state dicts of tensors only, and never runs code"
+    else:
+        why = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)[:200]
+    return ImportError_(f"{path.name}: could not be read as a PyTorch checkpoint ({why})")
 
 
 def read_torch(path: Path) -> dict[str, np.ndarray]:
