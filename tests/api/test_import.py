@@ -181,7 +181,7 @@ def test_wrong_checkpoints_are_refused_cleanly(tmp_path, models_dir, monkeypatch
     assert main(["import", target, str(path), "--models-dir", str(models_dir)]) == 1
     err = capsys.readouterr().err
     assert expect in err and "pwned" not in err and "Traceback" not in err, err
-    assert "weights_only" not in err and len(err.strip().splitlines()) == 1, err  # never "retry with weights_only=False"
+    assert "weights_only" not in err and len(err.strip().splitlines()) == 1, err  # never "retry, unsafely"
     assert _before(models_dir) == before  # nothing half-written, no staging folder left
 
 
