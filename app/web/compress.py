@@ -45,7 +45,23 @@ class PageGZip:
                         headers["etag"] = gzip_etag(headers["etag"])
                     if "accept-ranges" in headers:
                         del headers["accept-ranges"]
-                headers.add_vary_header("Accept-Encoding")
+                if "accept-encoding" not in headers.get("vary", "").lower():
+                    headers.add_vary_header("Accept-Encoding")
             await send(msg)
 
-        await self.gzip(scope, receive, send_marked)
+        await (self.gzip if takes_gzip(scope) else self.app)(scope, receive, send_marked)
+
+
+def takes_gzip(scope: Scope) -> bool:
+    """Whether Accept-Encoding accepts gzip: named (any case) without q=0 (Starlette only looks for the word)."""
+    for k, v in scope.get("headers", []):
+        if k.lower() == b"accept-encoding":
+            for part in v.decode("latin-1").lower().split(","):
+                coding, _, params = part.strip().partition(";")
+                if coding.strip() in ("gzip", "x-gzip", "*"):
+                    q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+                    try:
+                        return float(q) > 0  # NaN is not > 0
+                    except ValueError:
+                        return False
+    return False

@@ -58,3 +58,16 @@ def test_a_gzipped_copy_has_its_own_etag_and_no_ranges(client) -> None:
     # a range with no condition is the plain file's bytes, uncompressed
     part = client.get(path, headers={**GZ, "range": "bytes=0-99"})
     assert part.status_code == 206 and part.content == plain.content[:100] and "content-encoding" not in part.headers
+
+
+@pytest.mark.parametrize("accept", ["gzip;q=0", "gzip; q=0.0", "gzip;q=nan", "br, deflate"])
+def test_gzip_refused_by_the_client_is_not_sent(client, accept: str) -> None:
+    r = client.get("/static/js/draw.js", headers={"accept-encoding": accept})
+    assert "content-encoding" not in r.headers, accept
+    assert [v.strip().lower() for v in r.headers["vary"].split(",")].count("accept-encoding") == 1
+
+
+def test_vary_names_accept_encoding_once(client) -> None:
+    r = client.get("/static/js/draw.js", headers=GZ)
+    assert r.headers["content-encoding"] == "gzip"
+    assert [v.strip().lower() for v in r.headers["vary"].split(",")].count("accept-encoding") == 1
