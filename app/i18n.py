@@ -110,12 +110,21 @@ TRANSLATED_AT_RAISE = frozenset({"downloads_disabled"})
 BEFORE_ANY_REQUEST = frozenset({"too_many_connections", "headers_too_large"})
 
 
+# codes whose English message carries what a person needs to act (the field and its bounds, the valid
+# layer names, the model's name and the closest ones, the failing node): a page in another language
+# shows the code's sentence and, after it, that message
+DETAILED = frozenset({"invalid_input", "bad_json", "bad_multipart", "not_found", "model_unavailable", "run_failed",
+                      "unexplainable"})
+
+
 def error_message(code: str, message: str) -> str:
-    """The error's message in the request's language: English as raised, else the code's translated sentence."""
+    """The error's message in the request's language: English as raised, else the code's translated sentence
+    (followed by the English message for the codes whose details matter)."""
     lang = current.get()
     if lang == DEFAULT or code not in ERROR_SENTENCES:
         return message
-    return translations(lang).gettext(ERROR_SENTENCES[code])
+    sentence = translations(lang).gettext(ERROR_SENTENCES[code])
+    return f"{sentence}（{message}）" if code in DETAILED and message else sentence
 
 
 def normalise(value: str | None) -> str | None:

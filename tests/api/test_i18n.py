@@ -91,11 +91,15 @@ def test_error_messages_follow_the_language(client) -> None:
         assert err == {"status": 422, "code": "no_digit", "message": "请先写一个数字：画面上没有笔迹。"}
     with client.websocket_connect("/ws/predict", headers={"accept-language": "zh-CN"}) as ws:
         ws.send_json({"model": "nope", "pixels": blank["pixels"]})
-        assert ws.receive_json()["error"]["message"] == "未找到。"
+        msg = ws.receive_json()["error"]["message"]
+        assert msg.startswith("未找到。（") and "'nope'" in msg  # the sentence, then the English details
     r = client.put("/predict?lang=zh")
     assert r.status_code == 405 and r.json()["error"]["message"].startswith("这个地址不接受")
     r = client.get("/api/models/nope", headers={"accept-language": "zh-CN"})
-    assert r.status_code == 404 and r.json()["error"]["message"] == "未找到。"
+    assert r.status_code == 404 and r.json()["error"]["message"].startswith("未找到。（")
+    r = client.post("/predict?lang=zh", json={"model": "lenet5", "pixels": blank["pixels"], "top_k": 0})
+    msg = r.json()["error"]["message"]  # a bad field keeps its name and bounds after the sentence
+    assert r.status_code == 422 and msg.startswith("无法理解这个请求") and "top_k" in msg, msg
 
 
 def _raised_codes() -> dict[str, str]:
