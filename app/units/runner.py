@@ -79,10 +79,16 @@ def _kernels(service: Service, info: ModelInfo, layer: str, filt: int | None, no
 
 
 def _locate_conv(service: Service, info: ModelInfo, layer: str) -> tuple[Any, Located, str]:
+    convs = ", ".join(item.name for item in info.layers if item.kind == "conv")
+    _, item = rfmod.find_layer(info, layer)
+    if item.kind != "conv":  # the table's kind, before the graph is read for one unit's computation
+        what = {"fc": "fully connected layer (its weights are a matrix)", "pool": "pooling layer",
+                "gap": "global average pool", "block": "residual block (its convolutions are its parts)"}
+        raise bad_input(f"layer {layer[:100]!r} is a {what.get(item.kind, item.kind + ' layer')} and has no "
+                        f"kernels; convolution layers: {convs}")
     g, loc, tensor = _locate(service, info, layer)
     if loc.kind != "conv":
-        convs = ", ".join(item.name for item in info.layers if item.kind == "conv")
-        raise bad_input(f"layer {layer!r} is a pooling layer and has no kernels; convolution layers: {convs}")
+        raise bad_input(f"layer {layer[:100]!r} is a pooling layer and has no kernels; convolution layers: {convs}")
     return g, loc, tensor
 
 

@@ -284,6 +284,9 @@ def test_kernels_are_the_initializer_bit_for_bit(api, models: Path, model: str, 
 def test_kernels_bad_requests(api) -> None:
     r = api.get("/api/models/lenet5/kernels", params={"layer": "S2"})
     assert r.status_code == 422 and "convolution layers: C1, C3, C5" in r.json()["error"]["message"]
+    r = api.get("/api/models/lenet5/kernels", params={"layer": "F6"})  # it answered with the unit panel's words
+    msg = r.json()["error"]["message"]
+    assert r.status_code == 422 and "F6' is a fully connected layer" in msg and "C1, C3, C5" in msg, msg
     r = api.get("/api/models/lenet5/kernels", params={"layer": "C1", "filter": 6})
     assert r.status_code == 422 and "0..5" in r.json()["error"]["message"]
     assert api.get("/api/models/nosuch/kernels", params={"layer": "C1"}).status_code == 404
