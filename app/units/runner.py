@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from app.catalog.info import ModelInfo
-from app.errors import bad_input
+from app.errors import AppError, bad_input
 from app.serving.service import PredictInput, Service
 from app.units import rf as rfmod
 from app.units.graph import Located, graph
@@ -81,12 +81,17 @@ def _kernels(service: Service, info: ModelInfo, layer: str, filt: int | None, no
 def _locate_conv(service: Service, info: ModelInfo, layer: str) -> tuple[Any, Located, str]:
     convs = ", ".join(item.name for item in info.layers if item.kind == "conv")
     _, item = rfmod.find_layer(info, layer)
-    if item.kind != "conv":  # the table's kind, before the graph is read for one unit's computation
+    try:
+        g, loc, tensor = _locate(service, info, layer)
+    except AppError:
+        if item.kind == "conv":
+            raise
+        # not one computation the unit panel reads: say what the layer is (1998's S2, a pool with weights, is
+        # a convolution in the graph and has its kernels)
         what = {"fc": "fully connected layer (its weights are a matrix)", "pool": "pooling layer",
                 "gap": "global average pool", "block": "residual block (its convolutions are its parts)"}
         raise bad_input(f"layer {layer[:100]!r} is a {what.get(item.kind, item.kind + ' layer')} and has no "
-                        f"kernels; convolution layers: {convs}")
-    g, loc, tensor = _locate(service, info, layer)
+                        f"kernels; convolution layers: {convs}") from None
     if loc.kind != "conv":
         raise bad_input(f"layer {layer[:100]!r} is a pooling layer and has no kernels; convolution layers: {convs}")
     return g, loc, tensor
