@@ -3,11 +3,11 @@ validated key by key; a bad sidecar is a ValueError naming the key and what was 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 from typing import Any
 
+from app import jsonio
 from app.catalog.info import ModelInfo
 
 KNOWN = {"title", "description", "kind", "input_shape", "mean", "std", "pixel_range", "channel_order", "labels"}
@@ -18,19 +18,8 @@ MAX_TEXT = {"title": 200, "description": 5000}  # characters
 def parse_sidecar(data: bytes) -> Any:
     """The sidecar's JSON, read as strictly as the API reads a body: UTF-8, no NaN or Infinity, no key
     given twice, not nested without end (ValueError saying what is wrong)."""
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: dict[str, Any] = {}
-        for k, v in items:
-            if k in seen:
-                raise ValueError(f"the key {k[:100]!r} is given twice")
-            seen[k] = v
-        return seen
-
-    def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a number JSON allows")
-
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+        return jsonio.loads(data.decode("utf-8"), constants=False)
     except RecursionError:
         raise ValueError("nested too deeply") from None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "app"
 # low -> high; a module may import its own layer and the ones below
 LAYERS = [
-    ("app", "app.config", "app.errors", "app.i18n", "app.metrics", "app.data"),
+    ("app", "app.config", "app.errors", "app.i18n", "app.metrics", "app.data", "app.jsonio"),
     ("app.nets",),
     ("app.analysis", "app.weights.init"),  # the seeded initial weights depend on the net alone
     ("app.backends",),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,7 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
-from app import i18n, lessons
+from app import i18n, jsonio, lessons
 from app.errors import AppError, bad_input
 from app.serving.options import PredictOptions, form_schema
 from app.serving.preprocess import decode_base64
@@ -128,7 +127,7 @@ async def predict_input(fields: dict[str, Any], image: bytes | None, service: Se
         e = exc.errors()[0]
         loc = ".".join(str(x) for x in e["loc"][:3])
         raise bad_input(f"{loc}: {e['msg']}") from None
-    if model and p.model and p.model != model and not _same_model(service, model, p.model):
+    if model and p.model and p.model != model and not _same_model(service, service.info(model).name, p.model):
         raise bad_input(f"the path names model {model[:100]!r} but the request says {p.model[:100]!r}; "
                         "name it once (or the same)")
     name = model or p.model
@@ -144,25 +143,17 @@ async def predict_input(fields: dict[str, Any], image: bytes | None, service: Se
     return PredictInput(name, image, p.pixels, p.top_k, p.activations, p.maps())
 
 
-def _same_model(service: Service, a: str, b: str) -> bool:
-    """Whether two spellings name one model (case, aliases: 'LeNet5' is lenet5)."""
+def _same_model(service: Service, name: str, other: str) -> bool:
+    """Whether ``other`` names model ``name`` too (case, aliases: 'LeNet5' is lenet5)."""
     try:
-        return service.info(a).name == service.info(b).name
+        return service.info(other).name == name
     except AppError:
         return False
 
 
-def _loads(body: bytes) -> Any:
-    """JSON with duplicate keys refused (which one would win is a guess)."""
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in items:
-            if k in out:
-                raise ValueError(f"the key {k[:40]!r} appears twice")
-            out[k] = v
-        return out
-
-    return json.loads(body, object_pairs_hook=pairs)
+def _loads(body: bytes | str) -> Any:
+    """The body's JSON, a key given twice refused (app.jsonio)."""
+    return jsonio.loads(body)
 
 
 _DOC = ("Run a model on one input. Send a multipart upload (field `image`), or JSON with `image` "
