@@ -4,32 +4,36 @@ fields and query parameters, their OpenAPI schemas, WS /ws/predict's messages an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Activations = Literal["none", "summary", "maps"]
+
+
+def _not_a_boolean(v: Any) -> Any:
+    if isinstance(v, bool):  # JSON true is not the number 1
+        raise ValueError("must be an integer, not a boolean")
+    return v
+
+
+# an integer field of a request (JSON, form field or query parameter): never true or false
+Count = Annotated[int, BeforeValidator(_not_a_boolean)]
+MaybeCount = Annotated[int | None, BeforeValidator(_not_a_boolean)]
 
 
 class PredictOptions(BaseModel):
     """How much of one run the answer carries; JSON keys, form fields or query parameters alike."""
 
     model_config = ConfigDict(extra="forbid")
-    top_k: int = Field(5, ge=1, le=1000, description="classes in the answer, most probable first")
+    top_k: Count = Field(5, ge=1, le=1000, description="classes in the answer, most probable first")
     activations: Activations = Field("summary", description="per layer: nothing, statistics (min, max, mean, "
                                      "zero fraction), or statistics and 8-bit maps")
-    map_offset: int = Field(0, ge=0, le=1 << 20, description="first channel of each layer's maps")
-    map_channels: int = Field(16, ge=1, le=4096, description="channels per layer in maps")
-    map_size: int = Field(56, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
+    map_offset: Count = Field(0, ge=0, le=1 << 20, description="first channel of each layer's maps")
+    map_channels: Count = Field(16, ge=1, le=4096, description="channels per layer in maps")
+    map_size: Count = Field(56, ge=1, le=512, description="largest side of a map; bigger ones are pooled down")
     layers: list[str] | None = Field(None, max_length=4096, description="only these layers' maps (all when "
                                      "absent); comma-separated in a form field or query parameter")
-
-    @field_validator("top_k", "map_offset", "map_channels", "map_size", mode="before")
-    @classmethod
-    def _no_booleans(cls, v: Any) -> Any:
-        if isinstance(v, bool):  # JSON true is not the number 1
-            raise ValueError("must be an integer, not a boolean")
-        return v
 
     def maps(self) -> MapOptions:
         return MapOptions(self.map_offset, self.map_channels, self.map_size, tuple(self.layers or ()))

@@ -10,11 +10,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import AppError, bad_input, error_body
 from app.explain import serve
 from app.i18n import error_message
+from app.serving.options import MaybeCount
 from app.serving.service import Service
 from app.web.routes.api import ERRORS, PREDICT_BODY, parse_predict
 from app.web.routes.deps import ServiceDep
@@ -29,19 +30,12 @@ class ExplainOptionsIn(BaseModel):
     method: Literal["gradcam", "occlusion", "rise"] = Field(
         "gradcam", description="gradcam (exact, one run), occlusion (a patch slid over the input) or rise "
         "(random masks, Petsiuk et al. 2018)")
-    target: int | None = Field(None, ge=0, description="class index to explain (default: the top-1)")
+    target: MaybeCount = Field(None, ge=0, description="class index to explain (default: the top-1)")
     layer: str | None = Field(None, description="Grad-CAM's layer (default: the last convolutional stage's output; "
                               "GET /api/models/{name}/explain lists the valid ones)")
-    patch: int | None = Field(None, ge=1, description="occlusion: the patch's side in input pixels "
+    patch: MaybeCount = Field(None, ge=1, description="occlusion: the patch's side in input pixels "
                               "(default: a quarter of the input's side)")
-    stride: int | None = Field(None, ge=1, description="occlusion: the step between patches (default: patch / 2)")
-
-    @field_validator("target", "patch", "stride", mode="before")
-    @classmethod
-    def _no_booleans(cls, v: Any) -> Any:
-        if isinstance(v, bool):  # JSON true is not the number 1 (as in /predict's options)
-            raise ValueError("must be an integer, not a boolean")
-        return v
+    stride: MaybeCount = Field(None, ge=1, description="occlusion: the step between patches (default: patch / 2)")
 
 
 class ExplainJSON(PredictJSON, ExplainOptionsIn):

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError
 
 from app.errors import AppError, bad_input
+from app.serving.options import Count
 from app.units import runner
 from app.units.examples import Examples
 from app.units.rf import rf_box
@@ -34,16 +35,9 @@ class RfResponse(BaseModel):
 
 class UnitFields(BaseModel):
     layer: str = Field(description="a conv or max-pool layer, e.g. C1")
-    channel: int = Field(ge=0)
-    y: int = Field(ge=0)
-    x: int = Field(ge=0)
-
-    @field_validator("channel", "y", "x", mode="before")
-    @classmethod
-    def _no_booleans(cls, v: Any) -> Any:
-        if isinstance(v, bool):  # JSON true is not the number 1 (as in /predict's options)
-            raise ValueError("must be an integer, not a boolean")
-        return v
+    channel: Count = Field(ge=0)
+    y: Count = Field(ge=0)
+    x: Count = Field(ge=0)
 
 
 class Kernels(BaseModel):
