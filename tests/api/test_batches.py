@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import io
 import os
 import threading
@@ -125,8 +126,9 @@ def test_a_cancelled_request_holds_its_slot_until_its_run_has_stopped(models_dir
             await task
         return ended.is_set()
 
-    try:
-        assert asyncio.run(main())
+    try:  # on a thread of its own: another test's Playwright may hold this thread's event loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            assert pool.submit(asyncio.run, main()).result(timeout=60)
     finally:
         service.close()
 

@@ -131,22 +131,17 @@ def test_a_huge_request_head_is_refused_before_it_is_all_read(url: str) -> None:
 def test_a_websocket_outlives_the_header_deadline(url: str) -> None:
     """The header deadline (1 s here) is for a request's headers: a WebSocket, once upgraded, stays open
     (it was cut at the deadline, busy or idle, with no close frame)."""
-    import asyncio
-
-    import websockets
+    from websockets.sync.client import connect  # sync: a browser test's Playwright may hold this thread's loop
 
     from tests.helpers.images import GOOD
 
-    async def talk() -> list[int]:
-        answers = []
-        async with websockets.connect(url.replace("http://", "ws://") + "/ws/predict") as ws:
-            for _ in range(3):
-                await asyncio.sleep(1.2)  # each message after the deadline has passed again
-                await ws.send(json.dumps({**GOOD, "activations": "none"}))
-                answers.append(len(json.loads(await ws.recv())["top_k"]))
-        return answers
-
-    assert asyncio.run(talk()) == [5, 5, 5]
+    answers = []
+    with connect(url.replace("http://", "ws://") + "/ws/predict") as ws:
+        for _ in range(3):
+            time.sleep(1.2)  # each message after the deadline has passed again
+            ws.send(json.dumps({**GOOD, "activations": "none"}))
+            answers.append(len(json.loads(ws.recv(timeout=30))["top_k"]))
+    assert answers == [5, 5, 5]
 
 
 def test_connection_cap_refuses_fast_and_recovers(tmp_path) -> None:
