@@ -27,7 +27,7 @@ from app.explain import render
 from app.explain.backprop import Pass, gradcam
 from app.explain.graph import Graph
 from app.explain.ops import softmax
-from app.serving.run import fixed_batch, run_rows
+from app.serving.run import run_rows
 
 STEPS = 8  # points of the deletion/insertion curves besides the two ends
 CHECK_RUNS = 1 + 3 * (STEPS - 1)  # the blank input, then 7 interior points of three curves
@@ -44,12 +44,6 @@ def default_patch(size: int) -> tuple[int, int]:
     """A quarter of the input's side, half of it as the stride: 7x7 positions on 224 and on 32."""
     patch = max(1, round(size / 4))
     return patch, max(1, patch // 2)
-
-
-def batch_size(sess: ort.InferenceSession, input_name: str, default: int) -> int:
-    """How many copies one run takes: ``default``, or 1 where the graph's input fixes its batch
-    (foreign files often do); Job.run falls back to 1 by itself when a graph fixes it inside."""
-    return 1 if fixed_batch(sess, input_name) else default
 
 
 def grid(size: int, patch: int, stride: int) -> int:

@@ -213,7 +213,7 @@ async def explain(service: Service, req: PredictInput, o: ExplainOptions,
         layers, _ = offered_layers(info, graph)
         job = m.Job(sess=sess, graph=graph, x=x, input_name=info.input_name, prob_output=info.prob_output,
                     prob_is_softmax=info.prob_is_softmax, head=layers[-1][1], kind=info.input_kind,
-                    batch=m.batch_size(sess, info.input_name, 64 if info.input_kind == "digit" else 8))
+                    batch=64 if info.input_kind == "digit" else 8)  # run_rows falls back to 1 for a fixed batch
         h, w = x.shape[2:]
         job.total = 1 + m.CHECK_RUNS + {"gradcam": 0, "rise": m.RISE_SAMPLES.get(info.input_kind, 128),
                                         "occlusion": m.grid(h, patch, stride) * m.grid(w, patch, stride)}[o.method]

@@ -130,10 +130,12 @@ def fixed_batch(sess: ort.InferenceSession, input_name: str) -> bool:
 def run_rows(sess: ort.InferenceSession, names: list[str], input_name: str, x: np.ndarray,
              opts: ort.RunOptions | None = None, whole: bool = True) -> tuple[list[np.ndarray], bool]:
     """``names`` for each row of x (N, ...), each output (N, ...): in one run while ``whole``, else one
-    row at a time. A graph that fixes its batch inside (a Reshape to [1, -1], say) fails on a batch,
-    or answers it with other than N rows: then the rows run one by one. Returns the outputs and
-    whether the batch ran whole (pass it as the next call's ``whole``)."""
+    row at a time. A graph that fixes its batch -- at its input, or inside (a Reshape to [1, -1], say),
+    where it fails on a batch or answers it with other than N rows -- runs the rows one by one.
+    Returns the outputs and whether the batch ran whole (pass it as the next call's ``whole``)."""
     n = len(x)
+    if whole and fixed_batch(sess, input_name):
+        whole = False
     if whole and n > 1:
         try:
             outs = sess.run(names, {input_name: x}, opts)

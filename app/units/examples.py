@@ -17,7 +17,7 @@ import numpy as np
 from app.catalog.info import ModelInfo
 from app.catalog.store import read_regular
 from app.errors import AppError, bad_input
-from app.serving.run import fixed_batch, run_rows
+from app.serving.run import run_rows
 from app.serving.service import Service
 from app.units import rf as rfmod
 from app.units.images import TOP, crop, png
@@ -137,14 +137,12 @@ class Examples:
             self.progress[key]["total"] = n
             best: dict[str, list[np.ndarray]] = {name: [] for name in layers}
             where: dict[str, list[np.ndarray]] = {name: [] for name in layers}
-            whole: bool | None = None  # whether the graph takes a batch (None: not asked yet)
+            whole = True  # whether the graph takes a batch (run_rows finds out)
             for i in range(0, n, CHUNK):
                 x = batch_tensor(images[i:i + CHUNK], info)
                 async with service.slot():
                     sess = service.registry.cached(info.name) or await service.blocking(
                         service.registry.session, info.name)
-                    if whole is None:
-                        whole = not fixed_batch(sess, info.input_name)
                     outs, whole = await service.within_budget(
                         lambda opts, x=x, sess=sess, whole=whole: run_rows(sess, tensors, info.input_name, x, opts,
                                                                            whole), info.name)
